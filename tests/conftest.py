@@ -1,0 +1,50 @@
+"""Shared fixtures: the real data beside the repo (skipped when absent) and synthetic audio."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from genrelab import synth
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data``; tests that use it skip cleanly where it is absent."""
+    if not (SHARED / "gtzan-dev").is_dir():
+        pytest.skip("../shared/data is not present")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def gtzan_dev(shared_data: Path) -> Path:
+    return shared_data / "gtzan-dev"
+
+
+@pytest.fixture(scope="session")
+def feature_table(shared_data: Path) -> Path:
+    return shared_data / "gtzan-features" / "features_30_sec.csv"
+
+
+@pytest.fixture
+def write_wav(tmp_path: Path):
+    """Write a float signal to ``tmp_path/name`` as 16-bit WAV and return its path."""
+
+    def _write(name: str, y: np.ndarray, sr: int = 22050, subtype: str = "PCM_16") -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(path, y, sr, subtype=subtype)
+        return path
+
+    return _write
+
+
+@pytest.fixture(scope="session")
+def synth_song() -> np.ndarray:
+    """Ten seconds of deterministic synthetic rock at 22,050 Hz."""
+    return synth.song(10.0, style="rock", seed=1)
