@@ -1,0 +1,34 @@
+"""The ``genrelab`` command.
+
+Exit codes: 0 success; 1 the job ran but produced nothing usable (e.g. no file could be
+classified); 2 bad usage or input (unknown option, model or path), printed as one line.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from genrelab.cli.app import app
+from genrelab.errors import GenrelabError
+
+# Importing the command modules registers their commands on ``app``.
+from genrelab.cli import classify, train  # noqa: E402, F401  isort: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(args=argv, prog_name="genrelab", standalone_mode=False)
+    except click.exceptions.Abort:
+        print("genrelab: interrupted", file=sys.stderr)
+        code = 130
+    except click.ClickException as err:
+        print(f"genrelab: error: {err.format_message()}", file=sys.stderr)
+        code = err.exit_code
+    except GenrelabError as err:
+        print(f"genrelab: error: {err}", file=sys.stderr)
+        code = 2
+    sys.exit(code if isinstance(code, int) else 0)

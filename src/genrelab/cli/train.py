@@ -1,0 +1,120 @@
+"""``genrelab train``, ``genrelab evaluate`` and ``genrelab models``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+
+from genrelab.cli.app import app
+from genrelab.cli.common import err, out, parse_params, write_json_atomic
+from genrelab.errors import DataError
+
+
+def _show_validation(validation: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    table = Table(title="validation")
+    for col in ("protocol", "accuracy", "balanced acc.", "macro-F1"):
+        table.add_column(col, justify="left" if col == "protocol" else "right")
+    for entry in validation:
+        m = entry["metrics"]
+
+        def cell(key: str, m: dict[str, Any] = m) -> str:
+            std = m.get(f"{key}_std")
+            return f"{m[key]:.4f}" + (f" ± {std:.4f}" if std is not None else "")
+
+        table.add_row(entry["protocol"], cell("accuracy"), cell("balanced_accuracy"), cell("macro_f1"))
+    out.print(table)
+
+
+@app.command()
+def train(
+    data: Annotated[str, typer.Option(help="Dataset: folder, GTZAN/FMA root, manifest or feature CSV (see docs).")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Registered model name (see 'genrelab models').")] = "svm",
+    split: Annotated[str, typer.Option(help="Protocol: random-80-10-10, kfold-10, gtzan-filtered or official.")] = "random-80-10-10",
+    output: Annotated[Path | None, typer.Option("--out", "-o", help="Bundle folder to write (default: models/<model>).")] = None,
+    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Hyper-parameter NAME=VALUE (repeatable).")] = None,
+    feature_set: Annotated[str, typer.Option(help="Feature set for feature models.")] = "gtzan57",
+    window: Annotated[float, typer.Option(min=0.5, help="Window length in seconds for audio datasets.")] = 30.0,
+    hop: Annotated[float | None, typer.Option(min=0.1, help="Window hop in seconds (default: the window).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for splits and models.")] = 0,
+    refit_all: Annotated[bool, typer.Option(help="After scoring, refit on every labelled track.")] = False,
+    jobs: Annotated[int, typer.Option(min=1, help="Parallel feature-extraction workers.")] = 1,
+) -> None:
+    """Train a model and write a bundle with its validation metrics in the card."""
+    from genrelab.models import model_class
+    from genrelab.training import load_feature_data
+    from genrelab.training import train as fit
+
+    model_class(model)  # unknown names fail before any audio work
+    params = parse_params(param)
+    dataset = load_feature_data(data, feature_set, window_s=window, hop_s=hop, n_jobs=jobs)
+    for path, message in dataset.errors:
+        err.print(f"genrelab: skipped {path}: {message}", highlight=False, soft_wrap=True)
+    bundle = fit(dataset, model, params, protocol=split, seed=seed, refit_all=refit_all)
+    target = bundle.save(output or Path("models") / model)
+    _show_validation(bundle.card.validation)
+    out.print(f"bundle written to [bold]{target}[/bold]")
+
+
+@app.command()
+def evaluate(
+    bundle: Annotated[str, typer.Argument(help="Model bundle folder, or 'default'.")],
+    data: Annotated[str, typer.Option(help="Labelled dataset to score on.")],
+    split: Annotated[str, typer.Option(help="Which rows: a split name (train/valid/test), a protocol's test part, or 'all'.")] = "all",
+    protocol: Annotated[str | None, typer.Option(help="Assign splits with this protocol first (e.g. gtzan-filtered).")] = None,
+    output: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for metrics.json and confusion.png.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for --protocol.")] = 0,
+) -> None:
+    """Score a bundle on labelled data: accuracy, balanced accuracy, macro-F1, per class."""
+    from genrelab.data import apply_split, feature_columns, load_dataset
+    from genrelab.evaluation.metrics import classification_metrics, format_metrics_table
+    from genrelab.evaluation.plots import plot_confusion
+    from genrelab.inference import Classifier
+
+    classifier = Classifier(bundle)
+    df = load_dataset(data)
+    if protocol:
+        df = apply_split(df, protocol, seed=seed)
+    if split != "all":
+        df = df[df["split"] == split]
+        if df.empty:
+            raise DataError(f"{data}: no rows in split {split!r}")
+    columns = feature_columns(df)
+    card = classifier.bundle.card
+    if columns and card.frontend.get("kind") == "features":
+        proba = classifier.bundle.model.predict_proba(df[columns].to_numpy(np.float64))
+        predicted = np.asarray(classifier.labels)[np.argmax(proba, axis=1)]
+        truth = df["label"].to_numpy(str)
+    elif columns:
+        raise DataError(f"{data} is a feature table, but this bundle reads {card.frontend.get('kind')!r} input")
+    else:
+        results = list(classifier.classify_many(df["path"].tolist()))
+        ok = [i for i, r in enumerate(results) if "error" not in r]
+        for r in results:
+            if "error" in r:
+                err.print(f"genrelab: {r['error']}", highlight=False, soft_wrap=True)
+        if not ok:
+            raise DataError("no file could be classified")
+        predicted = np.array([results[i]["genre"] for i in ok])
+        truth = df["label"].to_numpy(str)[ok]
+    labels = sorted(set(classifier.labels) | set(truth))
+    metrics = classification_metrics(truth, predicted, labels)
+    metrics.update({"bundle": str(bundle), "data": data, "split": split, "protocol": protocol})
+    out.print(format_metrics_table(metrics))
+    folder = output or Path(f"eval-{Path(str(bundle)).name}")
+    write_json_atomic(folder / "metrics.json", metrics)
+    plot_confusion(metrics["confusion_matrix"], labels, folder / "confusion.png", title=f"{Path(str(bundle)).name} on {split}")
+    out.print(f"metrics and confusion matrix written to [bold]{folder}[/bold]")
+
+
+@app.command("models")
+def list_models() -> None:
+    """List the registered model names."""
+    from genrelab.models import available_models
+
+    for name in available_models():
+        out.print(name)

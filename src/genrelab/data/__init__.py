@@ -1,0 +1,53 @@
+"""Datasets as uniform item tables (``path, label, group, split``) and the split protocols."""
+
+from genrelab.data.datasets import (
+    ACCEPTED,
+    AUDIO_EXTENSIONS,
+    COLUMNS,
+    FMA_SUBSETS,
+    GTZAN_GENRES,
+    feature_columns,
+    find_gtzan_dir,
+    load_dataset,
+    load_feature_table,
+    load_fma,
+    load_folder,
+    load_gtzan,
+    load_manifest,
+)
+from genrelab.data.splits import (
+    PROTOCOLS,
+    SPLITS,
+    LeakageWarning,
+    apply_split,
+    check_leakage,
+    gtzan_filtered_ids,
+    gtzan_filtered_split,
+    kfold,
+    random_split,
+)
+
+__all__ = [
+    "ACCEPTED",
+    "AUDIO_EXTENSIONS",
+    "COLUMNS",
+    "FMA_SUBSETS",
+    "GTZAN_GENRES",
+    "PROTOCOLS",
+    "SPLITS",
+    "LeakageWarning",
+    "apply_split",
+    "check_leakage",
+    "feature_columns",
+    "find_gtzan_dir",
+    "gtzan_filtered_ids",
+    "gtzan_filtered_split",
+    "kfold",
+    "load_dataset",
+    "load_feature_table",
+    "load_fma",
+    "load_folder",
+    "load_gtzan",
+    "load_manifest",
+    "random_split",
+]

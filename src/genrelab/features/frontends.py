@@ -1,0 +1,52 @@
+"""Front ends: how a model's input is made from one window of audio, named in the bundle card.
+
+A card's ``frontend`` dict (``{"kind": "features", "feature_set": "gtzan57"}``) is turned into
+a callable by :func:`build_frontend`. Other model families register their own kinds
+(spectrograms, raw waveforms, pretrained embeddings) with :func:`register_frontend`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from genrelab.errors import ModelError
+
+
+class Frontend(Protocol):
+    def __call__(self, windows: Sequence[np.ndarray], sr: int) -> np.ndarray:
+        """Model inputs for a batch of equal-rate mono windows, one row per window."""
+
+
+_FRONTENDS: dict[str, Callable[..., Frontend]] = {}
+
+
+def register_frontend(kind: str) -> Callable[[Callable[..., Frontend]], Callable[..., Frontend]]:
+    def deco(factory: Callable[..., Frontend]) -> Callable[..., Frontend]:
+        _FRONTENDS[kind] = factory
+        return factory
+
+    return deco
+
+
+def build_frontend(spec: dict[str, Any]) -> Frontend:
+    params = dict(spec)
+    kind = params.pop("kind", None)
+    if kind not in _FRONTENDS:
+        raise ModelError(f"unknown front end {kind!r}; known: {', '.join(sorted(_FRONTENDS))}")
+    return _FRONTENDS[kind](**params)
+
+
+@register_frontend("features")
+def feature_frontend(feature_set: str = "gtzan57") -> Frontend:
+    """Handcrafted feature vectors, one per window."""
+    from genrelab.features.sets import get_feature_set
+
+    fs = get_feature_set(feature_set)
+
+    def compute(windows: Sequence[np.ndarray], sr: int) -> np.ndarray:
+        return np.stack([fs.fn(w, sr) for w in windows])
+
+    return compute

@@ -1,0 +1,88 @@
+"""Named feature sets: a fixed, named layout of per-clip values and the function computing them.
+
+A set's name, ``version`` and names go into cache keys, so bump ``version`` whenever a set's
+values change for the same audio.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from genrelab.errors import ModelError
+from genrelab.features.extended import EXTENDED_FEATURE_NAMES, extended_features
+from genrelab.features.reference import GTZAN_FEATURE_NAMES
+from genrelab.features.reference import gtzan_features as _gtzan57
+
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """``fn(y, sr)`` returns ``len(names)`` float values for a mono float signal."""
+
+    name: str
+    names: tuple[str, ...]
+    fn: Callable[[np.ndarray, int], np.ndarray]
+    description: str = ""
+    version: str = "1"
+
+    def __post_init__(self) -> None:
+        if not _NAME_RE.fullmatch(self.name):
+            raise ModelError(
+                f"invalid feature set name {self.name!r}: use letters, digits, '_', '.' or '-'"
+            )
+        if not self.names or len(set(self.names)) != len(self.names):
+            raise ModelError(f"feature set {self.name!r} needs unique, non-empty feature names")
+
+
+def _extended(y: np.ndarray, sr: int) -> np.ndarray:
+    return np.concatenate([_gtzan57(y, sr), extended_features(y, sr)])
+
+
+FEATURE_SETS: dict[str, FeatureSet] = {}
+
+
+def register_feature_set(feature_set: FeatureSet, *, replace: bool = False) -> FeatureSet:
+    """Make ``feature_set`` selectable by name; refuse to shadow an existing set silently."""
+    if feature_set.name in FEATURE_SETS and not replace:
+        raise ModelError(
+            f"feature set {feature_set.name!r} is already registered; pass replace=True to swap it"
+        )
+    FEATURE_SETS[feature_set.name] = feature_set
+    return feature_set
+
+
+def get_feature_set(name: str | FeatureSet) -> FeatureSet:
+    """The registered set called ``name`` (a ``FeatureSet`` passes through unchanged)."""
+    if isinstance(name, FeatureSet):
+        return name
+    try:
+        return FEATURE_SETS[name]
+    except KeyError:
+        known = ", ".join(sorted(FEATURE_SETS))
+        raise ModelError(f"unknown feature set {name!r}; known sets: {known}") from None
+
+
+register_feature_set(
+    FeatureSet(
+        name="gtzan57",
+        names=GTZAN_FEATURE_NAMES,
+        fn=_gtzan57,
+        description="The 57 features of the Kaggle GTZAN tables (librosa means/variances, tempo).",
+    )
+)
+register_feature_set(
+    FeatureSet(
+        name="extended",
+        names=GTZAN_FEATURE_NAMES + EXTENDED_FEATURE_NAMES,
+        fn=_extended,
+        description=(
+            "gtzan57 plus spectral contrast and flatness, CQT and CENS chroma, tonnetz, "
+            "onset strength, and MFCC shape and delta statistics."
+        ),
+    )
+)

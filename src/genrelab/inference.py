@@ -1,0 +1,153 @@
+"""Classify audio with a model bundle: decode, window, front end, model, aggregate."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from genrelab.aggregate import aggregate
+from genrelab.errors import AudioError, GenrelabError
+from genrelab.models.bundle import Bundle, load_bundle
+
+#: Windows sent through the front end and the model at once (bounds memory on long files).
+BATCH_WINDOWS = 8
+
+
+@dataclass
+class WindowResult:
+    start: float
+    end: float
+    genre: str
+    confidence: float
+    probabilities: dict[str, float]
+
+
+@dataclass
+class Classification:
+    path: str
+    genre: str
+    confidence: float
+    probabilities: dict[str, float]
+    windows: list[WindowResult] = field(default_factory=list)
+    aggregate: str = "mean"
+
+    def top(self, k: int = 3) -> list[tuple[str, float]]:
+        return sorted(self.probabilities.items(), key=lambda kv: -kv[1])[:k]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Classifier:
+    """A loaded bundle plus its front end, ready to classify files or signals."""
+
+    def __init__(self, bundle: Bundle | str | Path | None = None):
+        from genrelab.features.frontends import build_frontend
+
+        self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+        card = self.bundle.card
+        self.labels = list(card.labels)
+        self.sr = int(card.sample_rate)
+        self.window_s = float(card.windowing.get("window_s", 30.0))
+        self.hop_s = float(card.windowing.get("hop_s", self.window_s))
+        self.min_s = float(card.windowing.get("min_s", 0.0))
+        self.frontend = build_frontend(card.frontend)
+        # A tail at least this long past the last full window gets an end-aligned window.
+        self.tail_s = max(self.min_s, min(10.0, self.window_s / 3))
+
+    def _predict(self, windows: list[np.ndarray]) -> np.ndarray:
+        return self.bundle.model.predict_proba(self.frontend(windows, self.sr))
+
+    def _window_results(self, spans: list[tuple[float, float]], proba: np.ndarray) -> list[WindowResult]:
+        out = []
+        for (start, end), row in zip(spans, proba, strict=True):
+            best = int(np.argmax(row))
+            out.append(WindowResult(round(start, 3), round(end, 3), self.labels[best], float(row[best]), self._named(row)))
+        return out
+
+    def _named(self, row: np.ndarray) -> dict[str, float]:
+        return {label: float(p) for label, p in zip(self.labels, row, strict=True)}
+
+    def _finish(self, path: str, spans: list[tuple[float, float]], proba: np.ndarray, method: str) -> Classification:
+        best, confidence, mean = aggregate(proba, "mean" if method == "middle" else method)
+        return Classification(
+            path=path,
+            genre=self.labels[best],
+            confidence=confidence,
+            probabilities=self._named(mean),
+            windows=self._window_results(spans, proba),
+            aggregate=method,
+        )
+
+    def _check_length(self, n_samples: int, path: str) -> None:
+        seconds = n_samples / self.sr
+        if seconds < self.min_s:
+            raise AudioError(f"{path or 'audio'} is {seconds:.1f} s long; this model needs at least {self.min_s:.1f} s")
+
+    def classify_signal(self, y: np.ndarray, sr: int, aggregate: str = "mean", path: str = "") -> Classification:
+        """Classify an in-memory mono signal (resampled to the model's rate if needed)."""
+        from genrelab.audio import fixed_windows, middle_window
+
+        y = np.asarray(y, dtype=np.float32)
+        if sr != self.sr:
+            import soxr
+
+            y = soxr.resample(y, sr, self.sr, quality="HQ").astype(np.float32)
+        self._check_length(y.size, path)
+        if aggregate == "middle":
+            spans = [middle_window(y.size, self.sr, self.window_s)]
+        else:
+            spans = fixed_windows(y.size, self.sr, self.window_s, self.hop_s, min_last_s=self.tail_s)
+        proba = self._predict([y[w.start : w.end] for w in spans])
+        return self._finish(path, [(w.start_s, w.end_s) for w in spans], proba, aggregate)
+
+    def classify_file(self, path: str | Path, aggregate: str = "mean") -> Classification:
+        """Classify a file, streaming its windows so long files stay within bounded memory."""
+        from genrelab.audio import info, iter_windows, load
+
+        path_str = str(path)
+        if aggregate == "middle":
+            y, _ = load(path, sr=self.sr)
+            return self.classify_signal(y, self.sr, "middle", path_str)
+        meta = info(path)
+        if meta.duration is not None:
+            self._check_length(round(meta.duration * self.sr), path_str)
+        spans: list[tuple[float, float]] = []
+        rows: list[np.ndarray] = []
+        batch: list[np.ndarray] = []
+        windows = iter_windows(path, self.sr, self.window_s, self.hop_s, min_last_s=self.tail_s)
+        for window, samples in windows:
+            spans.append((window.start_s, window.end_s))
+            batch.append(samples)
+            if len(batch) == BATCH_WINDOWS:
+                rows.append(self._predict(batch))
+                batch = []
+        if batch:
+            rows.append(self._predict(batch))
+        if not rows:
+            raise AudioError(f"{path_str}: no audio could be decoded")
+        if meta.duration is None:
+            self._check_length(round(spans[-1][1] * self.sr), path_str)
+        return self._finish(path_str, spans, np.concatenate(rows), aggregate)
+
+    def classify_many(
+        self,
+        paths: Iterable[str | Path],
+        aggregate: str = "mean",
+        on_result: Callable[[dict[str, Any]], None] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Yield one dict per file; a failure becomes ``{"path", "error"}`` and the loop goes on."""
+        for path in paths:
+            try:
+                result: dict[str, Any] = self.classify_file(path, aggregate).to_dict()
+            except GenrelabError as err:
+                result = {"path": str(path), "error": str(err)}
+            except Exception as err:  # one bad file must never end a batch
+                result = {"path": str(path), "error": f"{path}: {type(err).__name__}: {err}"}
+            if on_result is not None:
+                on_result(result)
+            yield result

@@ -1,0 +1,54 @@
+"""Soft voting over several registered feature models (weighted mean of probabilities)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from genrelab.errors import ModelError
+from genrelab.models.base import GenreModel, create_model, model_class, register_model
+
+
+@register_model("soft_vote")
+class SoftVoteModel(GenreModel):
+    """``members``: a list of ``{"model": name, "params": {...}}``; ``weights`` default equal."""
+
+    def __init__(self, members: list[dict[str, Any]] | None = None, weights: list[float] | None = None):
+        self.members = members or [{"model": "svm", "params": {}}, {"model": "xgboost", "params": {}}]
+        self.weights = weights
+        if weights is not None and len(weights) != len(self.members):
+            raise ModelError(f"soft_vote has {len(self.members)} members but {len(weights)} weights")
+        for member in self.members:
+            kind = model_class(member["model"]).input_kind
+            if kind != "features":
+                raise ModelError(f"soft_vote combines feature models; {member['model']!r} reads {kind!r}")
+
+    def _weights(self) -> np.ndarray:
+        w = np.ones(len(self.members)) if self.weights is None else np.asarray(self.weights, float)
+        return w / w.sum()
+
+    def fit(self, X, y, *, X_valid=None, y_valid=None):
+        self.models_ = [create_model(m["model"], **m.get("params", {})).fit(X, y) for m in self.members]
+        self.classes_ = self.models_[0].classes_
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return sum(w * m.predict_proba(X) for w, m in zip(self._weights(), self.models_, strict=True))
+
+    def save(self, directory: Path) -> None:
+        for i, model in enumerate(self.models_):
+            sub = directory / f"member-{i}"
+            sub.mkdir()
+            model.save(sub)
+
+    @classmethod
+    def load(cls, directory: Path, params: dict[str, Any]) -> SoftVoteModel:
+        model = cls(**params)
+        model.models_ = [
+            model_class(m["model"]).load(directory / f"member-{i}", m.get("params", {}))
+            for i, m in enumerate(model.members)
+        ]
+        model.classes_ = model.models_[0].classes_
+        return model

@@ -1,0 +1,190 @@
+"""Train a registered model on a dataset under a named validation protocol, into a bundle.
+
+Audio datasets are cut into windows and featurised; every window carries its track's
+``group`` so splits never put windows of one track on both sides, and scores are reported
+per track by aggregating its windows, the way ``classify`` answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from genrelab.errors import DataError
+from genrelab.evaluation.metrics import classification_metrics, summarize_folds
+from genrelab.models.base import GenreModel, create_model
+from genrelab.models.bundle import Bundle, ModelCard
+
+PROTOCOLS = ("random-80-10-10", "kfold-10", "gtzan-filtered", "official")
+
+
+@dataclass
+class FeatureData:
+    """Model inputs with one row per window, and the track each window came from."""
+
+    X: np.ndarray
+    labels: np.ndarray
+    groups: np.ndarray
+    tracks: pd.DataFrame  # one row per track: group, label, split (and path)
+    frontend: dict[str, Any]
+    sample_rate: int
+    windowing: dict[str, float]
+    source: str
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+
+def load_feature_data(
+    spec: str,
+    feature_set: str = "gtzan57",
+    window_s: float | None = 30.0,
+    hop_s: float | None = None,
+    sr: int = 22050,
+    cache_dir: str | None = None,
+    n_jobs: int = 1,
+) -> FeatureData:
+    """Featurise a dataset spec (audio folder, manifest, FMA, or a Kaggle feature table)."""
+    from genrelab.data import feature_columns, load_dataset
+
+    df = load_dataset(spec)
+    columns = feature_columns(df)
+    if columns:
+        # A precomputed table: each row is a whole clip (30 s in the Kaggle table).
+        from genrelab.features.sets import get_feature_set
+
+        names = list(get_feature_set(feature_set).names)
+        if columns != names:
+            raise DataError(f"{spec}: its feature columns are not the {feature_set!r} set")
+        groups = df["group"].astype(str).to_numpy()
+        tracks = df.drop_duplicates("group")[["group", "label", "split"]].reset_index(drop=True)
+        return FeatureData(
+            X=df[columns].to_numpy(np.float64),
+            labels=df["label"].astype(str).to_numpy(),
+            groups=groups,
+            tracks=tracks,
+            frontend={"kind": "features", "feature_set": feature_set},
+            sample_rate=22050,
+            windowing={"window_s": 30.0, "hop_s": 30.0, "min_s": 3.0},
+            source=str(spec),
+        )
+    from genrelab.features import FeatureCache, extract_dataset
+
+    cache = FeatureCache(cache_dir) if cache_dir else FeatureCache()
+    hop_s = hop_s or window_s
+    per_file, errors = extract_dataset(
+        df["path"].tolist(), feature_set, window_s=window_s, hop_s=hop_s, sr=sr, cache=cache, n_jobs=n_jobs
+    )
+    X_parts, label_parts, group_parts, kept = [], [], [], []
+    for (_, row), feats in zip(df.iterrows(), per_file, strict=True):
+        if feats is None or len(feats) == 0:
+            continue
+        kept.append(row.name)
+        X_parts.append(feats)
+        label_parts += [row["label"]] * len(feats)
+        group_parts += [row["group"]] * len(feats)
+    if not X_parts:
+        raise DataError(f"{spec}: no file could be featurised ({len(errors)} errors)")
+    tracks = df.loc[kept, ["group", "label", "split", "path"]].reset_index(drop=True)
+    return FeatureData(
+        X=np.concatenate(X_parts),
+        labels=np.asarray(label_parts, dtype=str),
+        groups=np.asarray(group_parts, dtype=str),
+        tracks=tracks,
+        frontend={"kind": "features", "feature_set": feature_set},
+        sample_rate=sr,
+        windowing={"window_s": float(window_s or 30.0), "hop_s": float(hop_s or 30.0), "min_s": min(3.0, float(window_s or 3.0))},
+        source=str(spec),
+        errors=errors,
+    )
+
+
+def track_predictions(model: GenreModel, X: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean window probabilities per track: ``(track ids, predicted labels)``."""
+    proba = model.predict_proba(X)
+    frame = pd.DataFrame(proba).groupby(groups, sort=False).mean()
+    return frame.index.to_numpy(), model.classes_[np.argmax(frame.to_numpy(), axis=1)]
+
+
+def _score(model: GenreModel, data: FeatureData, mask: np.ndarray, labels: list[str]) -> dict[str, Any]:
+    tracks, predicted = track_predictions(model, data.X[mask], data.groups[mask])
+    truth = data.tracks.set_index("group").loc[tracks, "label"].to_numpy()
+    return classification_metrics(truth, predicted, labels)
+
+
+def _splits_for(data: FeatureData, protocol: str, seed: int) -> pd.Series:
+    """Split name per track group for a single-split protocol."""
+    from genrelab.data.splits import apply_split
+
+    tracks = apply_split(data.tracks.copy(), protocol, seed=seed)
+    return tracks.set_index("group")["split"].fillna("")
+
+
+def train(
+    data: FeatureData,
+    model_name: str,
+    params: dict[str, Any] | None = None,
+    protocol: str = "random-80-10-10",
+    seed: int = 0,
+    refit_all: bool = False,
+) -> Bundle:
+    """Fit ``model_name`` and record the protocol's metrics in the card.
+
+    Single-split protocols fit on ``train`` and report ``valid`` and ``test``; ``kfold-K``
+    reports mean ± std over folds, then fits the bundle on all rows. ``refit_all`` refits on
+    every labelled row after a single-split evaluation (for a shipped model).
+    """
+    params = dict(params or {})
+    labels = sorted(set(data.labels))
+    validation: list[dict[str, Any]] = []
+    fit_mask = np.ones(len(data.labels), dtype=bool)
+    if protocol.startswith("kfold"):
+        from genrelab.data.splits import kfold
+
+        k = int(protocol.split("-")[1]) if "-" in protocol else 10
+        folds = []
+        for train_idx, test_idx in kfold(data.tracks, k=k, seed=seed):
+            train_groups = set(data.tracks["group"].iloc[train_idx])
+            in_train = np.isin(data.groups, list(train_groups))
+            model = create_model(model_name, **params).fit(data.X[in_train], data.labels[in_train])
+            test_groups = set(data.tracks["group"].iloc[test_idx])
+            folds.append(_score(model, data, np.isin(data.groups, list(test_groups)), labels))
+        validation.append({"protocol": f"{protocol} (stratified, group-aware, seed {seed})", "metrics": summarize_folds(folds)})
+    else:
+        split_of = _splits_for(data, protocol, seed)
+        row_split = split_of.reindex(data.groups).fillna("").to_numpy()
+        train_mask = row_split == "train"
+        if not train_mask.any():
+            raise DataError(f"protocol {protocol!r} left no training rows")
+        model = create_model(model_name, **params).fit(data.X[train_mask], data.labels[train_mask])
+        for part in ("valid", "test"):
+            mask = row_split == part
+            if mask.any():
+                metrics = _score(model, data, mask, labels)
+                validation.append({"protocol": f"{protocol} (seed {seed}): trained on train, scored on {part}", "split": part, "metrics": metrics})
+        fit_mask = row_split != "" if refit_all else train_mask
+        if not refit_all:
+            final = model
+    if protocol.startswith("kfold") or refit_all:
+        final = create_model(model_name, **params).fit(data.X[fit_mask], data.labels[fit_mask])
+    counts = pd.Series(data.labels[fit_mask]).value_counts().sort_index()
+    card = ModelCard(
+        model=model_name,
+        params=final.get_params(),
+        labels=[str(c) for c in final.classes_],
+        sample_rate=data.sample_rate,
+        frontend=data.frontend,
+        windowing=data.windowing,
+        training={
+            "data": data.source,
+            "rows": int(fit_mask.sum()),
+            "tracks": int(len(set(data.groups[fit_mask]))),
+            "class_counts": {str(k): int(v) for k, v in counts.items()},
+            "protocol": protocol,
+            "seed": seed,
+            "fit_on": "all rows" if (protocol.startswith("kfold") or refit_all) else "train split",
+        },
+        validation=validation,
+    )
+    return Bundle(card, final)
