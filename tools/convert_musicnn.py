@@ -92,8 +92,8 @@ def convert(model: str, checkpoint: Path, tf_python: str) -> None:
     import onnxruntime as ort
     import torch
 
-    from genrelab.pretrained.musicnn import Musicnn
     from genrelab import synth
+    from genrelab.pretrained.musicnn import Musicnn
     from genrelab.pretrained.musicnn_onnx import OUTPUTS, patches
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -29,6 +29,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -123,7 +124,9 @@ def main() -> None:
         "clips": clips,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(golden, indent=1) + "\n")
+    text = json.dumps(golden, indent=1)
+    text = re.sub(r"\[([-+0-9.e,\s]+)\]", lambda m: f"[{' '.join(m[1].split())}]", text)
+    args.out.write_text(text + "\n")  # one line per vector
     print(f"wrote {args.out}")
 
 

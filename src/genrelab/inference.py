@@ -34,6 +34,8 @@ class Classification:
     probabilities: dict[str, float]
     windows: list[WindowResult] = field(default_factory=list)
     aggregate: str = "mean"
+    #: Descriptive tags with scores (e.g. musicnn's), when the classifier computes them.
+    tags: list[tuple[str, float]] | None = None
 
     def top(self, k: int = 3) -> list[tuple[str, float]]:
         return sorted(self.probabilities.items(), key=lambda kv: -kv[1])[:k]
@@ -62,17 +64,29 @@ class Classifier:
     def _predict(self, windows: list[np.ndarray]) -> np.ndarray:
         return self.bundle.model.predict_proba(self.frontend(windows, self.sr))
 
-    def _window_results(self, spans: list[tuple[float, float]], proba: np.ndarray) -> list[WindowResult]:
+    def _window_results(
+        self, spans: list[tuple[float, float]], proba: np.ndarray
+    ) -> list[WindowResult]:
         out = []
         for (start, end), row in zip(spans, proba, strict=True):
             best = int(np.argmax(row))
-            out.append(WindowResult(round(start, 3), round(end, 3), self.labels[best], float(row[best]), self._named(row)))
+            out.append(
+                WindowResult(
+                    round(start, 3),
+                    round(end, 3),
+                    self.labels[best],
+                    float(row[best]),
+                    self._named(row),
+                )
+            )
         return out
 
     def _named(self, row: np.ndarray) -> dict[str, float]:
         return {label: float(p) for label, p in zip(self.labels, row, strict=True)}
 
-    def _finish(self, path: str, spans: list[tuple[float, float]], proba: np.ndarray, method: str) -> Classification:
+    def _finish(
+        self, path: str, spans: list[tuple[float, float]], proba: np.ndarray, method: str
+    ) -> Classification:
         best, confidence, mean = aggregate(proba, "mean" if method == "middle" else method)
         return Classification(
             path=path,
@@ -86,9 +100,13 @@ class Classifier:
     def _check_length(self, n_samples: int, path: str) -> None:
         seconds = n_samples / self.sr
         if seconds < self.min_s:
-            raise AudioError(f"{path or 'audio'} is {seconds:.1f} s long; this model needs at least {self.min_s:.1f} s")
+            raise AudioError(
+                f"{path or 'audio'} is {seconds:.1f} s long; this model needs at least {self.min_s:.1f} s"
+            )
 
-    def classify_signal(self, y: np.ndarray, sr: int, aggregate: str = "mean", path: str = "") -> Classification:
+    def classify_signal(
+        self, y: np.ndarray, sr: int, aggregate: str = "mean", path: str = ""
+    ) -> Classification:
         """Classify an in-memory mono signal (resampled to the model's rate if needed)."""
         from genrelab.audio import fixed_windows, middle_window
 
@@ -101,7 +119,9 @@ class Classifier:
         if aggregate == "middle":
             spans = [middle_window(y.size, self.sr, self.window_s)]
         else:
-            spans = fixed_windows(y.size, self.sr, self.window_s, self.hop_s, min_last_s=self.tail_s)
+            spans = fixed_windows(
+                y.size, self.sr, self.window_s, self.hop_s, min_last_s=self.tail_s
+            )
         proba = self._predict([y[w.start : w.end] for w in spans])
         return self._finish(path, [(w.start_s, w.end_s) for w in spans], proba, aggregate)
 

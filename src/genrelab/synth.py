@@ -9,13 +9,17 @@ from __future__ import annotations
 import numpy as np
 
 
-def tone(freq: float, duration: float, sr: int = 22050, amp: float = 0.5, phase: float = 0.0) -> np.ndarray:
+def tone(
+    freq: float, duration: float, sr: int = 22050, amp: float = 0.5, phase: float = 0.0
+) -> np.ndarray:
     """A pure sine."""
     t = np.arange(round(duration * sr)) / sr
     return (amp * np.sin(2 * np.pi * freq * t + phase)).astype(np.float32)
 
 
-def noise(duration: float, sr: int = 22050, amp: float = 0.1, seed: int = 0, color: str = "white") -> np.ndarray:
+def noise(
+    duration: float, sr: int = 22050, amp: float = 0.1, seed: int = 0, color: str = "white"
+) -> np.ndarray:
     """White, pink (1/f) or brown (1/f^2) Gaussian noise scaled to peak ``amp``."""
     rng = np.random.default_rng(seed)
     n = round(duration * sr)
@@ -46,7 +50,9 @@ def _hat(sr: int, rng: np.random.Generator) -> np.ndarray:
     return 0.3 * np.diff(rng.standard_normal(t.size + 1)) * np.exp(-t * 80)
 
 
-def drums(duration: float, sr: int = 22050, bpm: float = 120.0, seed: int = 0, amp: float = 0.6) -> np.ndarray:
+def drums(
+    duration: float, sr: int = 22050, bpm: float = 120.0, seed: int = 0, amp: float = 0.6
+) -> np.ndarray:
     """A kick/snare/hi-hat rock beat at ``bpm``, 16th-note grid."""
     rng = np.random.default_rng(seed)
     n = round(duration * sr)
@@ -64,7 +70,9 @@ def drums(duration: float, sr: int = 22050, bpm: float = 120.0, seed: int = 0, a
     return (amp * out).astype(np.float32)
 
 
-def chords(duration: float, sr: int = 22050, root: float = 220.0, seed: int = 0, amp: float = 0.4) -> np.ndarray:
+def chords(
+    duration: float, sr: int = 22050, root: float = 220.0, seed: int = 0, amp: float = 0.4
+) -> np.ndarray:
     """Slow sustained major/minor triads with a few harmonics: a harmonic, 'classical' texture."""
     rng = np.random.default_rng(seed)
     n = round(duration * sr)
@@ -99,7 +107,11 @@ def song(duration: float = 30.0, sr: int = 22050, style: str = "rock", seed: int
     elif style == "rock":
         mix = 0.6 * drums(duration, sr, bpm=140, seed=seed) + 0.5 * np.tanh(4 * harmonic)
     elif style == "disco":
-        mix = 0.7 * drums(duration, sr, bpm=120, seed=seed) + 0.4 * harmonic + tone(55, duration, sr, 0.3)
+        mix = (
+            0.7 * drums(duration, sr, bpm=120, seed=seed)
+            + 0.4 * harmonic
+            + tone(55, duration, sr, 0.3)
+        )
     elif style == "ambient":
         mix = 0.5 * harmonic + noise(duration, sr, 0.2, seed=seed, color="pink")
     else:

@@ -74,7 +74,13 @@ def load_feature_data(
     cache = FeatureCache(cache_dir) if cache_dir else FeatureCache()
     hop_s = hop_s or window_s
     per_file, errors = extract_dataset(
-        df["path"].tolist(), feature_set, window_s=window_s, hop_s=hop_s, sr=sr, cache=cache, n_jobs=n_jobs
+        df["path"].tolist(),
+        feature_set,
+        window_s=window_s,
+        hop_s=hop_s,
+        sr=sr,
+        cache=cache,
+        n_jobs=n_jobs,
     )
     X_parts, label_parts, group_parts, kept = [], [], [], []
     for (_, row), feats in zip(df.iterrows(), per_file, strict=True):
@@ -94,20 +100,28 @@ def load_feature_data(
         tracks=tracks,
         frontend={"kind": "features", "feature_set": feature_set},
         sample_rate=sr,
-        windowing={"window_s": float(window_s or 30.0), "hop_s": float(hop_s or 30.0), "min_s": min(3.0, float(window_s or 3.0))},
+        windowing={
+            "window_s": float(window_s or 30.0),
+            "hop_s": float(hop_s or 30.0),
+            "min_s": min(3.0, float(window_s or 3.0)),
+        },
         source=str(spec),
         errors=errors,
     )
 
 
-def track_predictions(model: GenreModel, X: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def track_predictions(
+    model: GenreModel, X: np.ndarray, groups: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean window probabilities per track: ``(track ids, predicted labels)``."""
     proba = model.predict_proba(X)
     frame = pd.DataFrame(proba).groupby(groups, sort=False).mean()
     return frame.index.to_numpy(), model.classes_[np.argmax(frame.to_numpy(), axis=1)]
 
 
-def _score(model: GenreModel, data: FeatureData, mask: np.ndarray, labels: list[str]) -> dict[str, Any]:
+def _score(
+    model: GenreModel, data: FeatureData, mask: np.ndarray, labels: list[str]
+) -> dict[str, Any]:
     tracks, predicted = track_predictions(model, data.X[mask], data.groups[mask])
     truth = data.tracks.set_index("group").loc[tracks, "label"].to_numpy()
     return classification_metrics(truth, predicted, labels)
@@ -128,45 +142,40 @@ def train(
     protocol: str = "random-80-10-10",
     seed: int = 0,
     refit_all: bool = False,
+    fit_on: tuple[str, ...] = ("train",),
 ) -> Bundle:
     """Fit ``model_name`` and record the protocol's metrics in the card.
 
-    Single-split protocols fit on ``train`` and report ``valid`` and ``test``; ``kfold-K``
-    reports mean ± std over folds, then fits the bundle on all rows. ``refit_all`` refits on
-    every labelled row after a single-split evaluation (for a shipped model).
+    Single-split protocols fit on the ``fit_on`` splits and report the others (``valid``,
+    ``test``); ``kfold-K`` reports mean ± std over folds, then fits the bundle on all rows.
+    ``refit_all`` refits on every labelled row after a single-split evaluation (for a model
+    to ship, once its numbers are recorded).
     """
     params = dict(params or {})
     labels = sorted(set(data.labels))
     validation: list[dict[str, Any]] = []
-    fit_mask = np.ones(len(data.labels), dtype=bool)
     if protocol.startswith("kfold"):
-        from genrelab.data.splits import kfold
-
-        k = int(protocol.split("-")[1]) if "-" in protocol else 10
-        folds = []
-        for train_idx, test_idx in kfold(data.tracks, k=k, seed=seed):
-            train_groups = set(data.tracks["group"].iloc[train_idx])
-            in_train = np.isin(data.groups, list(train_groups))
-            model = create_model(model_name, **params).fit(data.X[in_train], data.labels[in_train])
-            test_groups = set(data.tracks["group"].iloc[test_idx])
-            folds.append(_score(model, data, np.isin(data.groups, list(test_groups)), labels))
-        validation.append({"protocol": f"{protocol} (stratified, group-aware, seed {seed})", "metrics": summarize_folds(folds)})
+        validation.append(_kfold_validation(data, model_name, params, protocol, seed, labels))
+        final, fit_mask = None, np.ones(len(data.labels), dtype=bool)
     else:
-        split_of = _splits_for(data, protocol, seed)
-        row_split = split_of.reindex(data.groups).fillna("").to_numpy()
-        train_mask = row_split == "train"
-        if not train_mask.any():
-            raise DataError(f"protocol {protocol!r} left no training rows")
-        model = create_model(model_name, **params).fit(data.X[train_mask], data.labels[train_mask])
+        row_split = _splits_for(data, protocol, seed).reindex(data.groups).fillna("").to_numpy()
+        fit_mask = np.isin(row_split, fit_on)
+        if not fit_mask.any():
+            raise DataError(f"protocol {protocol!r} left no rows in {'+'.join(fit_on)}")
+        final = create_model(model_name, **params).fit(data.X[fit_mask], data.labels[fit_mask])
         for part in ("valid", "test"):
             mask = row_split == part
-            if mask.any():
-                metrics = _score(model, data, mask, labels)
-                validation.append({"protocol": f"{protocol} (seed {seed}): trained on train, scored on {part}", "split": part, "metrics": metrics})
-        fit_mask = row_split != "" if refit_all else train_mask
-        if not refit_all:
-            final = model
-    if protocol.startswith("kfold") or refit_all:
+            if part not in fit_on and mask.any():
+                validation.append(
+                    {
+                        "protocol": f"{protocol} (seed {seed}): trained on {'+'.join(fit_on)}, scored on {part}",
+                        "split": part,
+                        "metrics": _score(final, data, mask, labels),
+                    }
+                )
+        if refit_all:
+            final, fit_mask = None, row_split != ""
+    if final is None:
         final = create_model(model_name, **params).fit(data.X[fit_mask], data.labels[fit_mask])
     counts = pd.Series(data.labels[fit_mask]).value_counts().sort_index()
     card = ModelCard(
@@ -179,12 +188,35 @@ def train(
         training={
             "data": data.source,
             "rows": int(fit_mask.sum()),
-            "tracks": int(len(set(data.groups[fit_mask]))),
+            "tracks": len(set(data.groups[fit_mask])),
             "class_counts": {str(k): int(v) for k, v in counts.items()},
             "protocol": protocol,
             "seed": seed,
-            "fit_on": "all rows" if (protocol.startswith("kfold") or refit_all) else "train split",
+            "fit_on": "all labelled rows" if fit_mask.all() or refit_all else "+".join(fit_on),
         },
         validation=validation,
     )
     return Bundle(card, final)
+
+
+def _kfold_validation(
+    data: FeatureData,
+    model_name: str,
+    params: dict[str, Any],
+    protocol: str,
+    seed: int,
+    labels: list[str],
+) -> dict[str, Any]:
+    from genrelab.data.splits import kfold
+
+    k = int(protocol.split("-")[1]) if "-" in protocol else 10
+    folds = []
+    for train_idx, test_idx in kfold(data.tracks, k=k, seed=seed):
+        in_train = np.isin(data.groups, data.tracks["group"].iloc[train_idx].to_numpy())
+        model = create_model(model_name, **params).fit(data.X[in_train], data.labels[in_train])
+        in_test = np.isin(data.groups, data.tracks["group"].iloc[test_idx].to_numpy())
+        folds.append(_score(model, data, in_test, labels))
+    return {
+        "protocol": f"{protocol} (stratified, group-aware, seed {seed})",
+        "metrics": summarize_folds(folds),
+    }

@@ -15,7 +15,7 @@ from genrelab.cli.app import app
 from genrelab.errors import GenrelabError
 
 # Importing the command modules registers their commands on ``app``.
-from genrelab.cli import classify, train  # noqa: E402, F401  isort: skip
+from genrelab.cli import classify, train  # noqa: F401  isort: skip
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,7 +16,7 @@ from genrelab.cli.common import err, out
 from genrelab.errors import GenrelabError
 
 
-class Aggregate(str, Enum):
+class Aggregate(StrEnum):
     mean = "mean"
     vote = "vote"
     middle = "middle"
@@ -31,11 +31,16 @@ def collect_audio(paths: list[Path], recursive: bool) -> list[Path]:
         if path.is_dir():
             pattern = "**/*" if recursive else "*"
             found = sorted(
-                p for p in path.glob(pattern)
-                if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith(".")
+                p
+                for p in path.glob(pattern)
+                if p.is_file()
+                and p.suffix.lower() in AUDIO_EXTENSIONS
+                and not p.name.startswith(".")
             )
             if not found:
-                raise GenrelabError(f"no audio files in {path}" + ("" if recursive else " (try --recursive)"))
+                raise GenrelabError(
+                    f"no audio files in {path}" + ("" if recursive else " (try --recursive)")
+                )
             files += found
         elif path.exists():
             files.append(path)
@@ -68,7 +73,9 @@ def _print_table(results: list[dict[str, Any]], top: int) -> None:
             continue
         ranked = sorted(r["probabilities"].items(), key=lambda kv: -kv[1])[:top]
         table.add_row(
-            Path(r["path"]).name, r["genre"], f"{r['confidence']:.2f}",
+            Path(r["path"]).name,
+            r["genre"],
+            f"{r['confidence']:.2f}",
             ", ".join(f"{g} {p:.2f}" for g, p in ranked),
         )
     out.print(table)
@@ -76,13 +83,32 @@ def _print_table(results: list[dict[str, Any]], top: int) -> None:
 
 @app.command()
 def classify(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Audio files and/or folders.", show_default=False)] = None,
-    model: Annotated[str, typer.Option("--model", "-m", help="Model bundle folder, or 'default'.")] = "default",
-    aggregate: Annotated[Aggregate, typer.Option(help="Combine windows by mean probability, majority vote, or use the middle window only.")] = Aggregate.mean,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document with all probabilities and the per-window timeline.")] = False,
-    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
+    paths: Annotated[
+        list[Path] | None, typer.Argument(help="Audio files and/or folders.", show_default=False)
+    ] = None,
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Model bundle folder, or 'default'.")
+    ] = "default",
+    aggregate: Annotated[
+        Aggregate,
+        typer.Option(
+            help="Combine windows by mean probability, majority vote, or use the middle window only."
+        ),
+    ] = Aggregate.mean,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print one JSON document with all probabilities and the per-window timeline.",
+        ),
+    ] = False,
+    recursive: Annotated[
+        bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")
+    ] = False,
     top: Annotated[int, typer.Option(min=1, help="How many classes to show per file.")] = 3,
-    example: Annotated[bool, typer.Option("--example", help="Classify a synthesised example track.")] = False,
+    example: Annotated[
+        bool, typer.Option("--example", help="Classify a synthesised example track.")
+    ] = False,
 ) -> None:
     """Classify audio files or whole folders (albums) by genre.
 
@@ -113,11 +139,19 @@ def classify(
 
 
 def _run(classifier, files: list[Path], aggregate: str) -> list[dict[str, Any]]:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     if len(files) == 1:
         return list(classifier.classify_many(files, aggregate))
     columns = (TextColumn("classifying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=True) as progress:
         task = progress.add_task("classify", total=len(files))
-        return list(classifier.classify_many(files, aggregate, on_result=lambda _: progress.advance(task)))
+        return list(
+            classifier.classify_many(files, aggregate, on_result=lambda _: progress.advance(task))
+        )

@@ -26,22 +26,43 @@ def _show_validation(validation: list[dict[str, Any]]) -> None:
             std = m.get(f"{key}_std")
             return f"{m[key]:.4f}" + (f" ± {std:.4f}" if std is not None else "")
 
-        table.add_row(entry["protocol"], cell("accuracy"), cell("balanced_accuracy"), cell("macro_f1"))
+        table.add_row(
+            entry["protocol"], cell("accuracy"), cell("balanced_accuracy"), cell("macro_f1")
+        )
     out.print(table)
 
 
 @app.command()
 def train(
-    data: Annotated[str, typer.Option(help="Dataset: folder, GTZAN/FMA root, manifest or feature CSV (see docs).")],
-    model: Annotated[str, typer.Option("--model", "-m", help="Registered model name (see 'genrelab models').")] = "svm",
-    split: Annotated[str, typer.Option(help="Protocol: random-80-10-10, kfold-10, gtzan-filtered or official.")] = "random-80-10-10",
-    output: Annotated[Path | None, typer.Option("--out", "-o", help="Bundle folder to write (default: models/<model>).")] = None,
-    param: Annotated[list[str] | None, typer.Option("--param", "-p", help="Hyper-parameter NAME=VALUE (repeatable).")] = None,
+    data: Annotated[
+        str,
+        typer.Option(help="Dataset: folder, GTZAN/FMA root, manifest or feature CSV (see docs)."),
+    ],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Registered model name (see 'genrelab models').")
+    ] = "svm",
+    split: Annotated[
+        str, typer.Option(help="Protocol: random-80-10-10, kfold-10, gtzan-filtered or official.")
+    ] = "random-80-10-10",
+    output: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Bundle folder to write (default: models/<model>)."),
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="Hyper-parameter NAME=VALUE (repeatable)."),
+    ] = None,
     feature_set: Annotated[str, typer.Option(help="Feature set for feature models.")] = "gtzan57",
-    window: Annotated[float, typer.Option(min=0.5, help="Window length in seconds for audio datasets.")] = 30.0,
-    hop: Annotated[float | None, typer.Option(min=0.1, help="Window hop in seconds (default: the window).")] = None,
+    window: Annotated[
+        float, typer.Option(min=0.5, help="Window length in seconds for audio datasets.")
+    ] = 30.0,
+    hop: Annotated[
+        float | None, typer.Option(min=0.1, help="Window hop in seconds (default: the window).")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed for splits and models.")] = 0,
-    refit_all: Annotated[bool, typer.Option(help="After scoring, refit on every labelled track.")] = False,
+    refit_all: Annotated[
+        bool, typer.Option(help="After scoring, refit on every labelled track.")
+    ] = False,
     jobs: Annotated[int, typer.Option(min=1, help="Parallel feature-extraction workers.")] = 1,
 ) -> None:
     """Train a model and write a bundle with its validation metrics in the card."""
@@ -64,9 +85,19 @@ def train(
 def evaluate(
     bundle: Annotated[str, typer.Argument(help="Model bundle folder, or 'default'.")],
     data: Annotated[str, typer.Option(help="Labelled dataset to score on.")],
-    split: Annotated[str, typer.Option(help="Which rows: a split name (train/valid/test), a protocol's test part, or 'all'.")] = "all",
-    protocol: Annotated[str | None, typer.Option(help="Assign splits with this protocol first (e.g. gtzan-filtered).")] = None,
-    output: Annotated[Path | None, typer.Option("--out", "-o", help="Folder for metrics.json and confusion.png.")] = None,
+    split: Annotated[
+        str,
+        typer.Option(
+            help="Which rows: a split name (train/valid/test), a protocol's test part, or 'all'."
+        ),
+    ] = "all",
+    protocol: Annotated[
+        str | None,
+        typer.Option(help="Assign splits with this protocol first (e.g. gtzan-filtered)."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Folder for metrics.json and confusion.png.")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed for --protocol.")] = 0,
 ) -> None:
     """Score a bundle on labelled data: accuracy, balanced accuracy, macro-F1, per class."""
@@ -90,7 +121,9 @@ def evaluate(
         predicted = np.asarray(classifier.labels)[np.argmax(proba, axis=1)]
         truth = df["label"].to_numpy(str)
     elif columns:
-        raise DataError(f"{data} is a feature table, but this bundle reads {card.frontend.get('kind')!r} input")
+        raise DataError(
+            f"{data} is a feature table, but this bundle reads {card.frontend.get('kind')!r} input"
+        )
     else:
         results = list(classifier.classify_many(df["path"].tolist()))
         ok = [i for i, r in enumerate(results) if "error" not in r]
@@ -107,7 +140,12 @@ def evaluate(
     out.print(format_metrics_table(metrics))
     folder = output or Path(f"eval-{Path(str(bundle)).name}")
     write_json_atomic(folder / "metrics.json", metrics)
-    plot_confusion(metrics["confusion_matrix"], labels, folder / "confusion.png", title=f"{Path(str(bundle)).name} on {split}")
+    plot_confusion(
+        metrics["confusion_matrix"],
+        labels,
+        folder / "confusion.png",
+        title=f"{Path(str(bundle)).name} on {split}",
+    )
     out.print(f"metrics and confusion matrix written to [bold]{folder}[/bold]")
 
 

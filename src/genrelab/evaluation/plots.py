@@ -34,7 +34,9 @@ def save_figure(fig, path: str | Path) -> Path:
     return path
 
 
-def plot_confusion(matrix: Sequence[Sequence[int]], labels: Sequence[str], path: str | Path, title: str = "") -> Path:
+def plot_confusion(
+    matrix: Sequence[Sequence[int]], labels: Sequence[str], path: str | Path, title: str = ""
+) -> Path:
     """Row-normalised confusion matrix with counts in each cell."""
     plt = _figure()
     counts = np.asarray(matrix, dtype=float)
@@ -49,7 +51,15 @@ def plot_confusion(matrix: Sequence[Sequence[int]], labels: Sequence[str], path:
     for i in range(len(labels)):
         for j in range(len(labels)):
             if counts[i, j]:
-                ax.text(j, i, int(counts[i, j]), ha="center", va="center", color="white" if rates[i, j] > 0.5 else "black", fontsize=8)
+                ax.text(
+                    j,
+                    i,
+                    int(counts[i, j]),
+                    ha="center",
+                    va="center",
+                    color="white" if rates[i, j] > 0.5 else "black",
+                    fontsize=8,
+                )
     fig.colorbar(image, ax=ax, fraction=0.046)
     try:
         return save_figure(fig, path)
@@ -57,7 +67,9 @@ def plot_confusion(matrix: Sequence[Sequence[int]], labels: Sequence[str], path:
         plt.close(fig)
 
 
-def plot_importances(importances: np.ndarray, names: Sequence[str], path: str | Path, top: int = 20) -> Path:
+def plot_importances(
+    importances: np.ndarray, names: Sequence[str], path: str | Path, top: int = 20
+) -> Path:
     """Horizontal bars of the ``top`` largest feature importances."""
     plt = _figure()
     order = np.argsort(importances)[::-1][:top][::-1]

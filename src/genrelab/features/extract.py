@@ -134,16 +134,16 @@ def extract_dataset(
         raise ModelError(f"sr must be a positive integer sample rate, got {sr!r}")
     if n_jobs == 0:
         raise ModelError("n_jobs must be a positive number of processes or -1 for all cores")
-    paths = list(paths)
-    args = (fs, window_s, hop_s, sr, cache)
+    files = list(paths)
+    args = (fs, window_s, hop_s, int(sr), cache)
     results: Iterator[tuple[int, np.ndarray | None, str | None]]
     if n_jobs == 1:
-        results = (_guarded(i, p, *args) for i, p in enumerate(paths))
+        results = (_guarded(i, p, *args) for i, p in enumerate(files))
     else:
         parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-        results = parallel(delayed(_guarded)(i, p, *args) for i, p in enumerate(paths))
+        results = parallel(delayed(_guarded)(i, p, *args) for i, p in enumerate(files))
 
-    per_file: list[np.ndarray | None] = [None] * len(paths)
+    per_file: list[np.ndarray | None] = [None] * len(files)
     failed: dict[int, str] = {}
     bar = Progress(
         TextColumn("{task.description}"),
@@ -154,11 +154,11 @@ def extract_dataset(
         disable=not progress,
     )
     with bar:
-        task = bar.add_task(f"{fs.name} features", total=len(paths))
+        task = bar.add_task(f"{fs.name} features", total=len(files))
         for i, values, error in results:
             if error is None:
                 per_file[i] = values
             else:
                 failed[i] = error
             bar.advance(task)
-    return per_file, [(str(paths[i]), failed[i]) for i in sorted(failed)]
+    return per_file, [(str(files[i]), failed[i]) for i in sorted(failed)]

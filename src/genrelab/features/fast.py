@@ -22,10 +22,10 @@ from __future__ import annotations
 
 import librosa
 import numpy as np
-import scipy.ndimage
 from librosa.core.pitch import _parabolic_interpolation
 
 from genrelab.errors import AudioError
+from genrelab.features._hpss import hpss_signals
 from genrelab.features.reference import PAD_MODE
 
 #: ``beat_track`` calls ``onset_strength`` with librosa's default STFT size, whatever the
@@ -40,52 +40,6 @@ _PIP_FMIN, _PIP_FMAX, _PIP_THRESHOLD = 150.0, 4000.0, 0.1
 
 def _mean_var(x: np.ndarray) -> list[float]:
     return [float(np.mean(x)), float(np.var(x))]
-
-
-def median_filter_rows(x: np.ndarray, size: int) -> np.ndarray:
-    """``scipy.ndimage.median_filter(x, size=(1, size), mode='reflect')`` of a 2-D array.
-
-    scipy only takes its fast 1-D rank filter (about 10x faster) for 1-D input, so the rows
-    are reflect-padded by hand ('symmetric' in numpy's words) and filtered as one long line:
-    no window centred on a row's own samples reaches into the next row.
-    """
-    half = size // 2
-    padded = np.pad(x, ((0, 0), (half, half)), mode="symmetric")
-    line = scipy.ndimage.median_filter(padded.ravel(), size=size, mode="reflect")
-    return line.reshape(padded.shape)[:, half : half + x.shape[1]]
-
-
-def _softmasks(harm: np.ndarray, perc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Both ``librosa.util.softmask`` calls of ``hpss`` (margin 1, power 2) in one pass.
-
-    They share ``max(harm, perc)`` and the squared ratios; a + b == b + a exactly, so each
-    mask equals librosa's.
-    """
-    z = np.maximum(harm, perc)
-    bad = z < np.finfo(z.dtype).tiny
-    z[bad] = 1
-    mask_h = (harm / z) ** _MASK_POWER
-    mask_p = (perc / z) ** _MASK_POWER
-    total = mask_h + mask_p
-    good = ~bad
-    np.divide(mask_h, total, out=mask_h, where=good)
-    np.divide(mask_p, total, out=mask_p, where=good)
-    mask_h[bad] = 0.5
-    mask_p[bad] = 0.5
-    return mask_h, mask_p
-
-
-def hpss_stats(stft: np.ndarray, mag: np.ndarray, n: int, *, n_fft: int, hop_length: int) -> list[float]:
-    """Mean and variance of the harmonic, then percussive, waveform of ``reference.hpss_signals``."""
-    harm = median_filter_rows(mag, HPSS_KERNEL)
-    perc = median_filter_rows(mag.T, HPSS_KERNEL).T
-    mask_h, mask_p = _softmasks(harm, perc)
-    phase = librosa.magphase(stft)[1]
-    out: list[float] = []
-    for mask in (mask_h, mask_p):
-        wave = librosa.istft((mag * mask) * phase, hop_length=hop_length, n_fft=n_fft)
-        out += _mean_var(librosa.util.fix_length(wave, size=n))
-    return out
 
 
 def estimate_tuning(power: np.ndarray, sr: float, n_fft: int) -> float:
@@ -122,17 +76,17 @@ def _constant_padded_power(y: np.ndarray, power: np.ndarray, hop_length: int) ->
     takes from ``y`` itself; so only ``edge`` frames per side differ, and short excerpts of
     ``y`` framed the same way give them.
     """
-    n_frames = power.shape[-1]
-    edge = -(-(BEAT_N_FFT // 2) // hop_length)
-    if n_frames < 4 * edge + 2:
+    excerpt = 2 * BEAT_N_FFT
+    if y.size < 2 * excerpt:
         return np.abs(librosa.stft(y, n_fft=BEAT_N_FFT, hop_length=hop_length)) ** 2
+    # Frames centred before n_fft/2 (after size - n_fft/2) reach into the padding.
+    edge = -(-(BEAT_N_FFT // 2) // hop_length)
     out = power.copy()
-    head = y[: edge * hop_length + BEAT_N_FFT // 2]
-    out[:, :edge] = np.abs(librosa.stft(head, n_fft=BEAT_N_FFT, hop_length=hop_length)[:, :edge]) ** 2
-    # y[start:] has 2 * edge frames: the first `edge` touch its own head padding, the last
-    # `edge` are the last frames of y.
-    start = (n_frames - 2 * edge) * hop_length
-    tail = librosa.stft(y[start:], n_fft=BEAT_N_FFT, hop_length=hop_length)[:, edge:]
+    head = librosa.stft(y[:excerpt], n_fft=BEAT_N_FFT, hop_length=hop_length)[:, :edge]
+    out[:, :edge] = np.abs(head) ** 2
+    # An excerpt starting on a frame boundary frames the same samples as y does.
+    start = (y.size - excerpt) // hop_length * hop_length
+    tail = librosa.stft(y[start:], n_fft=BEAT_N_FFT, hop_length=hop_length)[:, -edge:]
     out[:, -edge:] = np.abs(tail) ** 2
     return out
 
@@ -190,7 +144,8 @@ def gtzan_features(y: np.ndarray, sr: int, *, n_fft: int = 2048, hop_length: int
     out += _mean_var(
         librosa.feature.zero_crossing_rate(y, frame_length=n_fft, hop_length=hop_length)
     )
-    out += hpss_stats(stft, mag, y.size, n_fft=n_fft, hop_length=hop_length)
+    for wave in hpss_signals(stft, mag, y.size, n_fft=n_fft, hop_length=hop_length):
+        out += _mean_var(wave)
     out.append(tempo(y, sr, power if n_fft == BEAT_N_FFT else None, hop_length=hop_length))
     mel_db = librosa.power_to_db(librosa.feature.melspectrogram(S=power, **spec))
     for row in librosa.feature.mfcc(S=mel_db, n_mfcc=20):

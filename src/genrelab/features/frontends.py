@@ -7,6 +7,7 @@ a callable by :func:`build_frontend`. Other model families register their own ki
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -22,6 +23,17 @@ class Frontend(Protocol):
 
 _FRONTENDS: dict[str, Callable[..., Frontend]] = {}
 
+#: Front ends whose modules need optional packages; imported only when a card names them.
+_LAZY: dict[str, str] = {
+    "melspec": "genrelab.features.spectrogram",
+    "logspec": "genrelab.features.spectrogram",
+    "stft": "genrelab.features.spectrogram",
+    "mfcc": "genrelab.features.spectrogram",
+    "waveform": "genrelab.features.spectrogram",
+    "musicnn": "genrelab.pretrained.frontends",
+    "hf": "genrelab.pretrained.frontends",
+}
+
 
 def register_frontend(kind: str) -> Callable[[Callable[..., Frontend]], Callable[..., Frontend]]:
     def deco(factory: Callable[..., Frontend]) -> Callable[..., Frontend]:
@@ -34,9 +46,14 @@ def register_frontend(kind: str) -> Callable[[Callable[..., Frontend]], Callable
 def build_frontend(spec: dict[str, Any]) -> Frontend:
     params = dict(spec)
     kind = params.pop("kind", None)
+    if kind not in _FRONTENDS and kind in _LAZY:
+        importlib.import_module(_LAZY[kind])
     if kind not in _FRONTENDS:
         raise ModelError(f"unknown front end {kind!r}; known: {', '.join(sorted(_FRONTENDS))}")
-    return _FRONTENDS[kind](**params)
+    try:
+        return _FRONTENDS[kind](**params)
+    except TypeError as err:
+        raise ModelError(f"bad parameters for front end {kind!r}: {err}") from err
 
 
 @register_frontend("features")

@@ -35,7 +35,9 @@ def _mean_var(x: np.ndarray) -> list[float]:
     return [float(np.mean(x)), float(np.var(x))]
 
 
-def hpss_signals(y: np.ndarray, *, n_fft: int = 2048, hop_length: int = 512) -> tuple[np.ndarray, np.ndarray]:
+def hpss_signals(
+    y: np.ndarray, *, n_fft: int = 2048, hop_length: int = 512
+) -> tuple[np.ndarray, np.ndarray]:
     """Harmonic and percussive waveforms as the table's librosa made them.
 
     Old librosa inverted the STFT without ``length`` and zero-padded the tail; the table's
@@ -50,17 +52,23 @@ def hpss_signals(y: np.ndarray, *, n_fft: int = 2048, hop_length: int = 512) -> 
     )
 
 
-def gtzan_features(y: np.ndarray, sr: int, *, n_fft: int = 2048, hop_length: int = 512) -> np.ndarray:
+def gtzan_features(
+    y: np.ndarray, sr: int, *, n_fft: int = 2048, hop_length: int = 512
+) -> np.ndarray:
     """Return the 57 Kaggle GTZAN features of mono signal ``y`` (float64, table order)."""
     y = np.asarray(y, dtype=np.float32)
     stft_kw = {"n_fft": n_fft, "hop_length": hop_length, "pad_mode": PAD_MODE}
     out: list[float] = []
     out += _mean_var(librosa.feature.chroma_stft(y=y, sr=sr, **stft_kw))
-    out += _mean_var(librosa.feature.rms(y=y, frame_length=n_fft, hop_length=hop_length, pad_mode=PAD_MODE))
+    out += _mean_var(
+        librosa.feature.rms(y=y, frame_length=n_fft, hop_length=hop_length, pad_mode=PAD_MODE)
+    )
     out += _mean_var(librosa.feature.spectral_centroid(y=y, sr=sr, **stft_kw))
     out += _mean_var(librosa.feature.spectral_bandwidth(y=y, sr=sr, **stft_kw))
     out += _mean_var(librosa.feature.spectral_rolloff(y=y, sr=sr, **stft_kw))
-    out += _mean_var(librosa.feature.zero_crossing_rate(y, frame_length=n_fft, hop_length=hop_length))
+    out += _mean_var(
+        librosa.feature.zero_crossing_rate(y, frame_length=n_fft, hop_length=hop_length)
+    )
     harmonic, percussive = hpss_signals(y, n_fft=n_fft, hop_length=hop_length)
     out += _mean_var(harmonic)
     out += _mean_var(percussive)

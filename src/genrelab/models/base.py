@@ -115,5 +115,7 @@ def create_model(name: str, **params: Any) -> GenreModel:
         inspect.signature(cls).bind(**params)
     except TypeError as err:
         accepted = ", ".join(p for p in inspect.signature(cls).parameters)
-        raise ModelError(f"bad parameters for model {name!r} ({err}); accepted: {accepted}") from err
+        raise ModelError(
+            f"bad parameters for model {name!r} ({err}); accepted: {accepted}"
+        ) from err
     return cls(**params)

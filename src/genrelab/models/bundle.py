@@ -39,7 +39,9 @@ class ModelCard:
     #: How model inputs are made from a window of audio, e.g. ``{"kind": "features", "feature_set": "gtzan57"}``.
     frontend: dict[str, Any]
     #: Window length, hop and the shortest audio accepted, in seconds.
-    windowing: dict[str, float] = field(default_factory=lambda: {"window_s": 30.0, "hop_s": 30.0, "min_s": 3.0})
+    windowing: dict[str, float] = field(
+        default_factory=lambda: {"window_s": 30.0, "hop_s": 30.0, "min_s": 3.0}
+    )
     #: Training data: source, number of tracks/windows, class counts.
     training: dict[str, Any] = field(default_factory=dict)
     #: One entry per validation: ``{"protocol": ..., "metrics": {...}, ...}``.
@@ -80,7 +82,9 @@ class Bundle:
         try:
             (tmp / MODEL_DIR).mkdir()
             self.model.save(tmp / MODEL_DIR)
-            (tmp / CARD).write_text(json.dumps(asdict(self.card), indent=2, default=_jsonable) + "\n")
+            (tmp / CARD).write_text(
+                json.dumps(asdict(self.card), indent=2, default=_jsonable) + "\n"
+            )
             if path.exists():
                 old = path.with_name(f".{path.name}.old")
                 shutil.rmtree(old, ignore_errors=True)

@@ -55,7 +55,9 @@ class KNNModel(SklearnModel):
     def build(self) -> Pipeline:
         from sklearn.neighbors import KNeighborsClassifier
 
-        return make_pipeline(StandardScaler(), KNeighborsClassifier(self.n_neighbors, weights=self.weights))
+        return make_pipeline(
+            StandardScaler(), KNeighborsClassifier(self.n_neighbors, weights=self.weights)
+        )
 
 
 @register_model("logreg")
@@ -78,7 +80,9 @@ class SVMModel(SklearnModel):
     the one the SVM itself picks (Platt's one-vs-rest sigmoids change it and cost accuracy).
     """
 
-    def __init__(self, C: float = 3.0, gamma: str | float = "scale", kernel: str = "rbf", seed: int = 0):
+    def __init__(
+        self, C: float = 3.0, gamma: str | float = "scale", kernel: str = "rbf", seed: int = 0
+    ):
         self.C = C
         self.gamma = gamma
         self.kernel = kernel
@@ -95,7 +99,9 @@ class SVMModel(SklearnModel):
 
 @register_model("random_forest")
 class RandomForestModel(SklearnModel):
-    def __init__(self, n_estimators: int = 500, max_depth: int | None = None, seed: int = 0, n_jobs: int = -1):
+    def __init__(
+        self, n_estimators: int = 500, max_depth: int | None = None, seed: int = 0, n_jobs: int = -1
+    ):
         self.n_estimators = n_estimators
         self.max_depth = max_depth
         self.seed = seed

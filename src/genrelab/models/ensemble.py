@@ -15,27 +15,40 @@ from genrelab.models.base import GenreModel, create_model, model_class, register
 class SoftVoteModel(GenreModel):
     """``members``: a list of ``{"model": name, "params": {...}}``; ``weights`` default equal."""
 
-    def __init__(self, members: list[dict[str, Any]] | None = None, weights: list[float] | None = None):
-        self.members = members or [{"model": "svm", "params": {}}, {"model": "xgboost", "params": {}}]
+    def __init__(
+        self, members: list[dict[str, Any]] | None = None, weights: list[float] | None = None
+    ):
+        self.members = members or [
+            {"model": "svm", "params": {}},
+            {"model": "xgboost", "params": {}},
+        ]
         self.weights = weights
         if weights is not None and len(weights) != len(self.members):
-            raise ModelError(f"soft_vote has {len(self.members)} members but {len(weights)} weights")
+            raise ModelError(
+                f"soft_vote has {len(self.members)} members but {len(weights)} weights"
+            )
         for member in self.members:
             kind = model_class(member["model"]).input_kind
             if kind != "features":
-                raise ModelError(f"soft_vote combines feature models; {member['model']!r} reads {kind!r}")
+                raise ModelError(
+                    f"soft_vote combines feature models; {member['model']!r} reads {kind!r}"
+                )
 
     def _weights(self) -> np.ndarray:
         w = np.ones(len(self.members)) if self.weights is None else np.asarray(self.weights, float)
         return w / w.sum()
 
     def fit(self, X, y, *, X_valid=None, y_valid=None):
-        self.models_ = [create_model(m["model"], **m.get("params", {})).fit(X, y) for m in self.members]
+        self.models_ = [
+            create_model(m["model"], **m.get("params", {})).fit(X, y) for m in self.members
+        ]
         self.classes_ = self.models_[0].classes_
         return self
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return sum(w * m.predict_proba(X) for w, m in zip(self._weights(), self.models_, strict=True))
+        return sum(
+            w * m.predict_proba(X) for w, m in zip(self._weights(), self.models_, strict=True)
+        )
 
     def save(self, directory: Path) -> None:
         for i, model in enumerate(self.models_):

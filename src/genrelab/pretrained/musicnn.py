@@ -63,9 +63,7 @@ class Musicnn(nn.Module):
         self.timbral = nn.ModuleList(
             _FrontBlock(timbral, 7, int(share * N_MELS), (3, 3)) for share in (0.4, 0.7)
         )
-        self.temporal = nn.ModuleList(
-            _FrontBlock(temporal, k, 1, _same(k)) for k in (128, 64, 32)
-        )
+        self.temporal = nn.ModuleList(_FrontBlock(temporal, k, 1, _same(k)) for k in (128, 64, 32))
         front = 2 * timbral + 3 * temporal
         self.mid = nn.ModuleList(
             _MidBlock(front if i == 0 else mid_filters, mid_filters) for i in range(3)
@@ -93,7 +91,7 @@ class Musicnn(nn.Module):
         max_pool, mean_pool = dense.amax(dim=2), dense.mean(dim=2)
         pooled = self.pool_bn(torch.stack([max_pool, mean_pool], dim=2).flatten(1))
         penultimate = self.dense_bn(F.relu(self.dense(pooled)))
-        frames = {"timbral": timbral, "temporal": temporal, "cnn1": cnn1, "cnn2": cnn2, "cnn3": cnn3}
+        frames = dict(timbral=timbral, temporal=temporal, cnn1=cnn1, cnn2=cnn2, cnn3=cnn3)
         return {
             **{k: v.transpose(1, 2) for k, v in frames.items()},
             "mean_pool": mean_pool,

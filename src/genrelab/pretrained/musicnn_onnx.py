@@ -31,7 +31,7 @@ N_FFT = 512
 HOP = 256
 N_MELS = 96
 #: 3 s patches, as the original computes it: time_to_frames(3, ...) + 1.
-PATCH_FRAMES = librosa.time_to_frames(3, sr=SR, n_fft=N_FFT, hop_length=HOP) + 1
+PATCH_FRAMES = int(librosa.time_to_frames(3, sr=SR, n_fft=N_FFT, hop_length=HOP)) + 1
 #: Shortest input (in samples at 16 kHz) that yields one patch with librosa's centred frames.
 MIN_SAMPLES = (PATCH_FRAMES - 1) * HOP
 #: Patches per forward pass: bounds memory (about 10 MB of activations per patch).
@@ -62,11 +62,10 @@ def log_mel(y: np.ndarray, sr: int) -> np.ndarray:
 
     Resampling is librosa's default soxr HQ, so ``(y, sr)`` from a file gives what the
     original's ``librosa.load(path, sr=16000)`` does. The mel power is rounded to float16 like
-    the original, but the log is taken in float32: in float16 ``10000 * x`` overflows.
+    the original, but the log is taken in float32: in float16 ``10000 * x`` overflows. Frames
+    are centred with librosa's zero padding (its default since 0.10), as in the reference run.
     """
-    y = _check_signal(y, sr)
-    if sr != SR:
-        y = librosa.resample(y, orig_sr=sr, target_sr=SR, res_type="soxr_hq")
+    y = _to_model_rate(y, sr)
     mel = librosa.feature.melspectrogram(y=y, sr=SR, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS)
     return np.log10(10000 * mel.T.astype(np.float16).astype(np.float32) + 1)
 
@@ -78,12 +77,13 @@ def patches(y: np.ndarray, sr: int, patch_hop: float | None = None) -> np.ndarra
     seconds convert to frames as the original's ``input_overlap`` does. A trailing part
     shorter than a patch is dropped, as in the original.
     """
-    mel = log_mel(y, sr)
-    if len(mel) < PATCH_FRAMES:
+    y = _to_model_rate(y, sr)
+    if len(y) < MIN_SAMPLES:
         raise AudioError(
-            f"audio is {len(y) / sr:.2f} s long; musicnn needs at least "
-            f"{MIN_SAMPLES / SR:.2f} s (one 3 s patch)"
+            f"audio is {len(y) / SR:.3f} s long; musicnn needs at least {MIN_SAMPLES / SR:.3f} s "
+            f"({MIN_SAMPLES} samples at 16 kHz: one 3 s patch)"
         )
+    mel = log_mel(y, SR)
     windows = np.lib.stride_tricks.sliding_window_view(mel, PATCH_FRAMES, axis=0)
     return np.ascontiguousarray(windows[:: _hop_frames(patch_hop)].transpose(0, 2, 1))
 
@@ -97,7 +97,8 @@ def _hop_frames(patch_hop: float | None) -> int:
     return frames
 
 
-def _check_signal(y: np.ndarray, sr: int) -> np.ndarray:
+def _to_model_rate(y: np.ndarray, sr: int) -> np.ndarray:
+    """Checked float32 mono at 16 kHz (float32 first, as ``librosa.load`` resamples it)."""
     y = np.asarray(y, dtype=np.float32)
     if y.ndim != 1:
         raise AudioError(f"expected mono audio of shape (n,), got shape {y.shape}")
@@ -105,7 +106,9 @@ def _check_signal(y: np.ndarray, sr: int) -> np.ndarray:
         raise AudioError(f"sample rate must be a positive integer, got {sr!r}")
     if not np.isfinite(y).all():
         raise AudioError("audio contains NaN or infinite samples")
-    return y
+    if sr == SR:
+        return y
+    return librosa.resample(y, orig_sr=sr, target_sr=SR, res_type="soxr_hq")
 
 
 class OnnxMusicnn:
@@ -131,7 +134,9 @@ def _runner(model: str, backend: str) -> Runner:
         try:
             from genrelab.pretrained.musicnn import load_musicnn
         except ImportError as err:
-            raise ModelError("backend='torch' needs PyTorch: pip install 'genrelab[torch]'") from err
+            raise ModelError(
+                "backend='torch' needs PyTorch: pip install 'genrelab[torch]'"
+            ) from err
         return load_musicnn(model).predict
     raise ModelError(f"unknown musicnn backend {backend!r}; choose one of {', '.join(BACKENDS)}")
 
@@ -177,7 +182,9 @@ class MusicnnTagger:
         batch-normalised output of the 200-unit dense layer.
         """
         if layer not in EMBEDDINGS:
-            raise ModelError(f"unknown musicnn layer {layer!r}; choose one of {', '.join(EMBEDDINGS)}")
+            raise ModelError(
+                f"unknown musicnn layer {layer!r}; choose one of {', '.join(EMBEDDINGS)}"
+            )
         return self.outputs(y, sr)[layer]
 
     def top_tags(self, y: np.ndarray, sr: int, k: int = 3) -> list[tuple[str, float]]:
