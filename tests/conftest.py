@@ -48,3 +48,27 @@ def write_wav(tmp_path: Path):
 def synth_song() -> np.ndarray:
     """Ten seconds of deterministic synthetic rock at 22,050 Hz."""
     return synth.song(10.0, style="rock", seed=1)
+
+
+STYLES = ("classical", "rock", "ambient")
+
+
+@pytest.fixture(scope="session")
+def synth_dataset(tmp_path_factory) -> Path:
+    """A folder-per-genre dataset: 3 styles x 4 synthetic 4 s clips at 22,050 Hz."""
+    root = tmp_path_factory.mktemp("synth_dataset")
+    for style in STYLES:
+        (root / style).mkdir()
+        for i in range(4):
+            sf.write(root / style / f"{style}.{i:02d}.wav", synth.song(4.0, style=style, seed=i), 22050)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(synth_dataset: Path, tmp_path_factory) -> Path:
+    """A logistic-regression bundle on 2 s windows of ``synth_dataset`` (gtzan57 features)."""
+    from genrelab.training import load_feature_data, train
+
+    data = load_feature_data(str(synth_dataset), window_s=2.0, hop_s=2.0, cache_dir=str(tmp_path_factory.mktemp("cache")))
+    bundle = train(data, "logreg", protocol="kfold-2")
+    return bundle.save(tmp_path_factory.mktemp("bundles") / "tiny")

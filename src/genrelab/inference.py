@@ -58,8 +58,8 @@ class Classifier:
         self.hop_s = float(card.windowing.get("hop_s", self.window_s))
         self.min_s = float(card.windowing.get("min_s", 0.0))
         self.frontend = build_frontend(card.frontend)
-        # A tail at least this long past the last full window gets an end-aligned window.
-        self.tail_s = max(self.min_s, min(10.0, self.window_s / 3))
+        # A tail at least a third of a window long gets one more, end-aligned window.
+        self.tail_s = self.window_s / 3
 
     def _predict(self, windows: list[np.ndarray]) -> np.ndarray:
         return self.bundle.model.predict_proba(self.frontend(windows, self.sr))

@@ -36,6 +36,13 @@ class FeatureData:
     errors: list[tuple[str, str]] = field(default_factory=list)
 
 
+def table_features(df: pd.DataFrame) -> list[str]:
+    """The feature columns of a precomputed feature table; empty for an audio dataset."""
+    from genrelab.data import feature_columns
+
+    return feature_columns(df) if not df.empty and (df["path"] == "").all() else []
+
+
 def load_feature_data(
     spec: str,
     feature_set: str = "gtzan57",
@@ -46,10 +53,10 @@ def load_feature_data(
     n_jobs: int = 1,
 ) -> FeatureData:
     """Featurise a dataset spec (audio folder, manifest, FMA, or a Kaggle feature table)."""
-    from genrelab.data import feature_columns, load_dataset
+    from genrelab.data import load_dataset
 
     df = load_dataset(spec)
-    columns = feature_columns(df)
+    columns = table_features(df)
     if columns:
         # A precomputed table: each row is a whole clip (30 s in the Kaggle table).
         from genrelab.features.sets import get_feature_set

@@ -101,10 +101,11 @@ def evaluate(
     seed: Annotated[int, typer.Option(help="Seed for --protocol.")] = 0,
 ) -> None:
     """Score a bundle on labelled data: accuracy, balanced accuracy, macro-F1, per class."""
-    from genrelab.data import apply_split, feature_columns, load_dataset
+    from genrelab.data import apply_split, load_dataset
     from genrelab.evaluation.metrics import classification_metrics, format_metrics_table
     from genrelab.evaluation.plots import plot_confusion
     from genrelab.inference import Classifier
+    from genrelab.training import table_features
 
     classifier = Classifier(bundle)
     df = load_dataset(data)
@@ -114,7 +115,7 @@ def evaluate(
         df = df[df["split"] == split]
         if df.empty:
             raise DataError(f"{data}: no rows in split {split!r}")
-    columns = feature_columns(df)
+    columns = table_features(df)
     card = classifier.bundle.card
     if columns and card.frontend.get("kind") == "features":
         proba = classifier.bundle.model.predict_proba(df[columns].to_numpy(np.float64))

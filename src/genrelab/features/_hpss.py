@@ -121,20 +121,21 @@ def hpss_signals(
             ]
         )
     fft = librosa.core.fft.get_fftlib()
-    window = librosa.filters.get_window("hann", n_fft, fftbins=True)[:, np.newaxis]
+    window = librosa.filters.get_window("hann", n_fft, fftbins=True)
     overlap = n_fft // hop_length
     # Row b of `blocks` holds output samples [b * hop, (b + 1) * hop) of the padded signal.
     blocks = np.zeros((2, n_frames + overlap - 1, hop_length), dtype=np.float32)
+    # Frames as rows: the FFTs then run over contiguous memory.
+    stft_t, mag_t, harm_t, perc_t = stft.T, mag.T, harm.T, perc.T
     for start in range(0, n_frames, _FRAMES):
         stop = min(start + _FRAMES, n_frames)
-        cols = slice(start, stop)
-        phase = librosa.magphase(stft[:, cols])[1]
-        for part, mask in enumerate(softmasks(harm[:, cols], perc[:, cols])):
-            frames = window * fft.irfft((mag[:, cols] * mask) * phase, n=n_fft, axis=0)
+        phase = librosa.magphase(stft_t[start:stop])[1]
+        for part, mask in enumerate(softmasks(harm_t[start:stop], perc_t[start:stop])):
+            frames = window * fft.irfft((mag_t[start:stop] * mask) * phase, n=n_fft, axis=1)
             # Block b gets frames b-overlap+1 ... b, in that order, as in librosa.
             for chunk in reversed(range(overlap)):
                 dst = blocks[part, start + chunk : stop + chunk]
-                dst[:] = dst + frames[chunk * hop_length : (chunk + 1) * hop_length].T
+                np.add(dst, frames[:, chunk * hop_length : (chunk + 1) * hop_length], out=dst, casting="unsafe")
     length = hop_length * (n_frames - 1)
     norm = librosa.filters.window_sumsquare(
         window="hann", n_frames=n_frames, n_fft=n_fft, hop_length=hop_length, dtype=np.float32
