@@ -62,7 +62,7 @@ def test_file_path_streams_the_same_windows_as_the_signal_path(classifier, write
 
 def test_too_short_audio_is_a_clear_error(classifier, write_wav):
     path = write_wav("short.wav", synth.tone(440, 0.5))
-    with pytest.raises(AudioError, match=r"0\.5 s long; this model needs at least 1\.0 s"):
+    with pytest.raises(AudioError, match=r"0\.5 s long; this model needs at least 2\.0 s"):
         classifier.classify_file(path)
 
 

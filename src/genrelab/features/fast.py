@@ -88,8 +88,8 @@ def spectral_shape(mag: np.ndarray, sr: float, n_fft: int) -> tuple[np.ndarray, 
     """Spectral centroid, bandwidth and rolloff of the reference, from the shared magnitudes.
 
     Centroid and bandwidth each normalise the spectrogram the same way; it is done once.
-    Rolloff is the first bin whose cumulative energy reaches 85%, found with ``argmax``
-    rather than librosa's NaN mask and ``nanmin``.
+    Rolloff is the first bin whose cumulative energy reaches 85%: ``argmax`` finds it, where
+    librosa masks the others with NaN and takes ``nanmin``.
     """
     freq = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
     normed = librosa.util.normalize(mag, norm=1, axis=0)
@@ -98,7 +98,12 @@ def spectral_shape(mag: np.ndarray, sr: float, n_fft: int) -> tuple[np.ndarray, 
     bandwidth = librosa.feature.spectral_bandwidth(
         S=normed, sr=sr, n_fft=n_fft, centroid=centroid, norm=False
     )
-    total = np.cumsum(mag, axis=0)
+    # numpy's cumsum scans one column at a time; adding whole rows makes the same sums, in
+    # the same order, several times faster.
+    total = np.empty(mag.shape, dtype=mag.dtype)
+    total[0] = mag[0]
+    for row in range(1, mag.shape[0]):
+        np.add(total[row - 1], mag[row], out=total[row])
     reached = total >= _ROLL_PERCENT * total[-1]
     rolloff = freq[np.argmax(reached, axis=0)][np.newaxis, :]
     return centroid, bandwidth, rolloff
