@@ -8,26 +8,27 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
+from typer.exceptions import TyperException
 
 from genrelab.cli.app import app
 from genrelab.errors import GenrelabError
 
 # Importing the command modules registers their commands on ``app``.
-from genrelab.cli import classify, train  # noqa: F401  isort: skip
+from genrelab.cli import classify, pretrained, train  # noqa: F401  isort: skip
 
 
 def main(argv: list[str] | None = None) -> None:
     command = typer.main.get_command(app)
     try:
         code = command.main(args=argv, prog_name="genrelab", standalone_mode=False)
-    except click.exceptions.Abort:
+    except (typer.Abort, KeyboardInterrupt):
         print("genrelab: interrupted", file=sys.stderr)
         code = 130
-    except click.ClickException as err:
-        print(f"genrelab: error: {err.format_message()}", file=sys.stderr)
-        code = err.exit_code
+    except TyperException as err:  # typer's (vendored click) usage and parameter errors
+        message = err.format_message() if hasattr(err, "format_message") else str(err)
+        print(f"genrelab: error: {' '.join(message.split())}", file=sys.stderr)
+        code = getattr(err, "exit_code", 2)
     except GenrelabError as err:
         print(f"genrelab: error: {err}", file=sys.stderr)
         code = 2

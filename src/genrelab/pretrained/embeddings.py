@@ -1,0 +1,252 @@
+"""Pretrained-backbone embeddings as feature vectors: one pooled row per analysis window, cached.
+
+An embedder turns a window of audio into one vector (musicnn: its 3 s patches' embeddings
+pooled over the window; Hugging Face models: hidden states pooled over frames and over
+backbone-length chunks). It is also a :class:`~genrelab.features.sets.FeatureSet`, so datasets
+go through the same windowing, parallel extraction and content-keyed
+:class:`~genrelab.features.cache.FeatureCache` as handcrafted features, and any registered
+feature head (logreg, svm, xgboost, knn, mlp) trains on it. The embedder's :meth:`spec` is the
+card's front end, so ``Classifier`` rebuilds exactly the same computation at inference.
+
+musicnn needs only onnxruntime; Hugging Face backbones import torch and transformers lazily.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, replace
+from functools import cache, partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from genrelab.errors import DataError, ModelError
+from genrelab.features.sets import FeatureSet, get_feature_set
+from genrelab.pretrained.musicnn_onnx import (
+    BACKENDS,
+    EMBEDDINGS,
+    MIN_SAMPLES,
+    SR,
+    MusicnnTagger,
+    check_model,
+    patches,
+    resource_dir,
+    tag_names,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from genrelab.training import FeatureData
+
+#: Short backbone names accepted wherever a Hugging Face id or path is.
+MUSICNN_BACKBONES = {"musicnn-msd": "MSD_musicnn", "musicnn-mtt": "MTT_musicnn"}
+#: How per-patch (or per-frame) vectors become one row per window.
+POOLS = ("mean", "max", "mean+std")
+
+
+class Embedder(Protocol):
+    """What :func:`load_embedding_data` and the front ends need from a backbone."""
+
+    sample_rate: int
+    min_seconds: float
+
+    def __call__(self, windows: Sequence[np.ndarray], sr: int) -> np.ndarray: ...
+
+    def names(self) -> tuple[str, ...]: ...
+
+    def spec(self) -> dict[str, Any]: ...
+
+    def fingerprint(self) -> str: ...
+
+
+def pool(rows: np.ndarray, how: str) -> np.ndarray:
+    """One vector from ``(n, d)`` rows: their mean, max, or mean then standard deviation."""
+    if how == "mean":
+        return rows.mean(axis=0)
+    if how == "max":
+        return rows.max(axis=0)
+    if how == "mean+std":
+        return np.concatenate([rows.mean(axis=0), rows.std(axis=0)])
+    raise ModelError(f"unknown pooling {how!r}; choose one of {', '.join(POOLS)}")
+
+
+def _pooled_names(names: Sequence[str], how: str) -> list[str]:
+    if how == "mean+std":
+        return [f"{n}.mean" for n in names] + [f"{n}.std" for n in names]
+    return [f"{n}.{how}" for n in names]
+
+
+@cache
+def _tagger(model: str, backend: str) -> MusicnnTagger:
+    """One session per model and process (sessions are not picklable; embedders stay light)."""
+    return MusicnnTagger(model, backend=backend)
+
+
+@cache
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class MusicnnEmbedder:
+    """musicnn patch outputs pooled over each window; optionally with handcrafted features.
+
+    ``layer`` is one of ``max_pool``, ``mean_pool``, ``penultimate`` or ``None`` (no embedding),
+    ``tags`` appends the pooled tag probabilities, ``features`` prepends a handcrafted feature
+    set computed on the window at its own rate (for models that stack both). ``max_patches``
+    keeps that many evenly spaced patches of a window (fewer network runs on long windows).
+    """
+
+    model: str = "MSD_musicnn"
+    layer: str | None = "max_pool"
+    pool: str = "mean"
+    tags: bool = False
+    patch_hop: float | None = None
+    max_patches: int | None = None
+    features: str | None = None
+    backend: str = "onnx"
+
+    def __post_init__(self) -> None:
+        check_model(self.model)
+        if self.layer is not None and self.layer not in EMBEDDINGS:
+            raise ModelError(
+                f"unknown musicnn layer {self.layer!r}; choose one of {', '.join(EMBEDDINGS)}"
+            )
+        if self.layer is None and not self.tags:
+            raise ModelError("a musicnn front end needs a layer, tags=true, or both")
+        if self.pool not in POOLS:
+            raise ModelError(f"unknown pooling {self.pool!r}; choose one of {', '.join(POOLS)}")
+        if self.max_patches is not None and self.max_patches < 1:
+            raise ModelError(f"max_patches must be at least 1, got {self.max_patches}")
+        if self.backend not in BACKENDS:
+            raise ModelError(f"unknown musicnn backend {self.backend!r}")
+        if self.features is not None:
+            get_feature_set(self.features)
+
+    @property
+    def sample_rate(self) -> int:
+        """Rate windows should arrive at: musicnn's own, or the handcrafted features' 22,050 Hz."""
+        return 22050 if self.features else SR
+
+    @property
+    def min_seconds(self) -> float:
+        return float(np.ceil(MIN_SAMPLES / SR * 10) / 10)
+
+    def spec(self) -> dict[str, Any]:
+        """The card's front end: ``build_frontend`` turns it back into this embedder."""
+        spec: dict[str, Any] = {"kind": "musicnn", "model": self.model, "layer": self.layer}
+        spec.update(pool=self.pool, tags=self.tags)
+        for key in ("patch_hop", "max_patches", "features"):
+            if (value := getattr(self, key)) is not None:
+                spec[key] = value
+        return spec
+
+    def names(self) -> tuple[str, ...]:
+        names = list(get_feature_set(self.features).names) if self.features else []
+        width = {"max_pool": 753, "mean_pool": 753, "penultimate": 200}
+        if self.layer is not None:
+            layer = [f"{self.layer}{i}" for i in range(width[self.layer])]
+            names += _pooled_names(layer, self.pool)
+        if self.tags:
+            names += _pooled_names([f"tag:{t}" for t in tag_names(self.model)], self.pool)
+        return tuple(names)
+
+    def fingerprint(self) -> str:
+        """What makes the values change: the spec and the shipped network."""
+        network = _file_digest(resource_dir() / f"{self.model}.onnx")
+        return json.dumps([self.spec(), network], sort_keys=True)
+
+    def _select(self, x: np.ndarray) -> np.ndarray:
+        if self.max_patches is None or len(x) <= self.max_patches:
+            return x
+        return x[np.unique(np.linspace(0, len(x) - 1, self.max_patches).round().astype(int))]
+
+    def __call__(self, windows: Sequence[np.ndarray], sr: int) -> np.ndarray:
+        """One row per window; every window's patches go through the network in one batch."""
+        per_window = [self._select(patches(w, sr, self.patch_hop)) for w in windows]
+        out = _tagger(self.model, self.backend).predict(np.concatenate(per_window))
+        bounds = np.cumsum([0, *map(len, per_window)])
+        rows = []
+        for w, lo, hi in zip(windows, bounds[:-1], bounds[1:], strict=True):
+            parts = [get_feature_set(self.features).fn(w, sr)] if self.features else []
+            if self.layer is not None:
+                parts.append(pool(out[self.layer][lo:hi], self.pool))
+            if self.tags:
+                parts.append(pool(out["taggram"][lo:hi], self.pool))
+            rows.append(np.concatenate(parts))
+        return np.asarray(rows, dtype=np.float64)
+
+
+def make_embedder(backbone: str, **options: Any) -> Embedder:
+    """An embedder for ``musicnn-msd``/``musicnn-mtt`` or a Hugging Face hub id or local path.
+
+    ``options`` are the embedder's keyword arguments (``layer``, ``pool``, ``tags``, ...);
+    ``None`` values take the embedder's defaults.
+    """
+    options = {k: v for k, v in options.items() if v is not None}
+    try:
+        if backbone in MUSICNN_BACKBONES:
+            return MusicnnEmbedder(MUSICNN_BACKBONES[backbone], **options)
+        if backbone in MUSICNN_BACKBONES.values():
+            return MusicnnEmbedder(backbone, **options)
+        from genrelab.pretrained.hf import HFEmbedder
+
+        return HFEmbedder(backbone, **options)
+    except TypeError as err:
+        raise ModelError(f"bad option for backbone {backbone!r}: {err}") from err
+
+
+def _one_window(embedder: Embedder, y: np.ndarray, sr: int) -> np.ndarray:
+    return embedder([y], sr)[0]
+
+
+def embedding_feature_set(embedder: Embedder) -> FeatureSet:
+    """The embedder as a feature set; its fingerprint versions the cache entries."""
+    spec = embedder.spec()
+    label = spec.get("model") or spec.get("backbone", "")
+    slug = "".join(c if c.isalnum() or c in "_.-" else "_" for c in str(label).strip("/"))
+    digest = hashlib.sha256(embedder.fingerprint().encode()).hexdigest()[:16]
+    return FeatureSet(
+        name=f"{spec['kind']}-{slug[-60:]}",
+        names=embedder.names(),
+        fn=partial(_one_window, embedder),
+        description=f"{spec['kind']} embeddings ({label})",
+        version=digest,
+    )
+
+
+def load_embedding_data(
+    spec: str,
+    backbone: str = "musicnn-msd",
+    *,
+    window_s: float = 30.0,
+    hop_s: float | None = None,
+    cache_dir: str | None = None,
+    n_jobs: int = 1,
+    **options: Any,
+) -> FeatureData:
+    """Embed every track of an audio dataset, one pooled row per window, through the cache.
+
+    The result trains any feature head with :func:`genrelab.training.train`; its front end
+    (the card's) rebuilds the embedder, so the bundle classifies files unchanged.
+    """
+    from genrelab.data import feature_columns, load_dataset
+    from genrelab.training import load_feature_data
+
+    if feature_columns(load_dataset(spec)):
+        raise DataError(f"{spec} is a feature table; embeddings need a dataset of audio files")
+    embedder = make_embedder(backbone, **options)
+    data = load_feature_data(
+        spec,
+        embedding_feature_set(embedder),  # a FeatureSet passes through get_feature_set
+        window_s=window_s,
+        hop_s=hop_s,
+        sr=embedder.sample_rate,
+        cache_dir=cache_dir,
+        n_jobs=n_jobs,
+    )
+    windowing = {**data.windowing, "min_s": max(data.windowing["min_s"], embedder.min_seconds)}
+    return replace(data, frontend=embedder.spec(), windowing=windowing)
