@@ -2,11 +2,14 @@
 
     python bench/fast_features.py [--clip PATH] [--repeats 5]
 
-Times are warm wall-clock medians over ``--repeats`` runs (each component is run once before
-timing). The fast components start from the shared STFT, timed on its own row. The last
-rows time a fresh Python process that imports the module and computes one clip, which is
-what a short CLI run pays. The clip is a GTZAN dev clip when ``../shared/data`` is there,
-else a synthetic 30 s song.
+Times are warm medians, wall-clock and CPU, over ``--repeats`` interleaved runs (each
+component runs once before timing). The fast components start from the shared STFT, timed
+on its own row. The last row times a fresh Python process that imports the module and
+computes one clip, which is what a short CLI run pays. The clip is a GTZAN dev clip when
+``../shared/data`` is there, else a synthetic 30 s song.
+
+On a busy machine run it with ``OPENBLAS_NUM_THREADS=1``: BLAS threads that wait for a core
+inflate the small matrix products (chroma, mel) of both versions, the fast one's most.
 """
 
 from __future__ import annotations
@@ -42,16 +45,22 @@ print(time.perf_counter() - t0)
 """
 
 
-def _median_time(fn: Callable[[], object], repeats: int) -> tuple[float, float]:
-    """Median wall-clock and CPU seconds of ``fn()``."""
-    fn()
-    wall, cpu = [], []
-    for _ in range(repeats):
-        start, start_cpu = time.perf_counter(), time.process_time()
+def _median_times(fns: list[Callable[[], object]], repeats: int) -> list[tuple[float, float]]:
+    """Median wall-clock and CPU seconds of each ``fn()``, runs interleaved.
+
+    Interleaving exposes every function to the same background load on a shared machine.
+    """
+    for fn in fns:
         fn()
-        wall.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - start_cpu)
-    return statistics.median(wall), statistics.median(cpu)
+    wall: list[list[float]] = [[] for _ in fns]
+    cpu: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for i, fn in enumerate(fns):
+            start, start_cpu = time.perf_counter(), time.process_time()
+            fn()
+            wall[i].append(time.perf_counter() - start)
+            cpu[i].append(time.process_time() - start_cpu)
+    return [(statistics.median(w), statistics.median(c)) for w, c in zip(wall, cpu, strict=True)]
 
 
 def _cold_start(module: str, clip: Path) -> float:
@@ -89,8 +98,12 @@ def main() -> None:
         ),
         (
             "rms",
-            lambda: librosa.feature.rms(y=y, frame_length=N_FFT, hop_length=HOP, pad_mode="reflect"),
-            lambda: librosa.feature.rms(y=y, frame_length=N_FFT, hop_length=HOP, pad_mode="reflect"),
+            lambda: librosa.feature.rms(
+                y=y, frame_length=N_FFT, hop_length=HOP, pad_mode="reflect"
+            ),
+            lambda: librosa.feature.rms(
+                y=y, frame_length=N_FFT, hop_length=HOP, pad_mode="reflect"
+            ),
         ),
         (
             "centroid/bandwidth/rolloff",
@@ -131,25 +144,39 @@ def main() -> None:
         ),
     ]
     table = Table(title=f"GTZAN features, {y.size / sr:.1f} s clip, warm median of {args.repeats}")
-    columns = ("component", "reference s", "fast s", "speed-up", "ref CPU s", "fast CPU s", "CPU speed-up")
+    columns = (
+        "component",
+        "reference s",
+        "fast s",
+        "speed-up",
+        "ref CPU s",
+        "fast CPU s",
+        "CPU speed-up",
+    )
     for column in columns:
         table.add_column(column, justify="left" if column == "component" else "right")
     for name, ref_fn, fast_fn in rows:
-        fast_t = _median_time(fast_fn, args.repeats)
         if ref_fn is None:
+            [fast_t] = _median_times([fast_fn], args.repeats)
             table.add_row(name, "-", f"{fast_t[0]:.4f}", "-", "-", f"{fast_t[1]:.4f}", "-")
             continue
-        ref_t = _median_time(ref_fn, args.repeats)
-        cells = [(f"{r:.4f}", f"{f:.4f}", f"{r / f:.1f}x") for r, f in zip(ref_t, fast_t)]
+        ref_t, fast_t = _median_times([ref_fn, fast_fn], args.repeats)
+        cells = [
+            (f"{r:.4f}", f"{f:.4f}", f"{r / f:.1f}x") for r, f in zip(ref_t, fast_t, strict=True)
+        ]
         table.add_row(name, *cells[0], *cells[1])
     cold = {module: _cold_start(module, clip) for module in ("reference", "fast")}
     ratio = cold["reference"] / cold["fast"]
     table.add_row(
-        "cold process (import + 1 clip)", f"{cold['reference']:.2f}", f"{cold['fast']:.2f}", f"{ratio:.1f}x"
+        "cold process (import + 1 clip)",
+        f"{cold['reference']:.2f}",
+        f"{cold['fast']:.2f}",
+        f"{ratio:.1f}x",
     )
     same = np.array_equal(reference.gtzan_features(y, sr), fast.gtzan_features(y, sr))
-    Console().print(table)
-    Console().print(f"fast values identical to the reference: {same}")
+    console = Console(width=120)
+    console.print(table)
+    console.print(f"fast values identical to the reference: {same}")
 
 
 if __name__ == "__main__":

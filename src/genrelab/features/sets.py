@@ -14,8 +14,8 @@ import numpy as np
 
 from genrelab.errors import ModelError
 from genrelab.features.extended import EXTENDED_FEATURE_NAMES, extended_features
+from genrelab.features.fast import gtzan_features as _gtzan57
 from genrelab.features.reference import GTZAN_FEATURE_NAMES
-from genrelab.features.reference import gtzan_features as _gtzan57
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
