@@ -1,0 +1,5 @@
+"""``python -m genrelab`` runs the command line."""
+
+from genrelab.cli import main
+
+main()
