@@ -1,4 +1,10 @@
-"""``genrelab classify``: genre, confidence, top classes and a timeline for files or folders."""
+"""``genrelab classify``: genre, confidence, top classes and a timeline for files or folders.
+
+The same command tags whole libraries: ``-o results.csv`` (or .jsonl/.parquet) writes one
+row per track through a journal that ``--resume`` continues after an interruption,
+``--workers``/``--ray`` spread the work, ``--write-tags`` stores the genre in the files and
+``--album`` prints an album's genre distribution.
+"""
 
 from __future__ import annotations
 
@@ -55,7 +61,7 @@ def example_track(directory: Path) -> Path:
 
     from genrelab import synth
 
-    path = directory / "genrelab-example-rock.wav"
+    path = directory / "genrelab-example.wav"
     sf.write(path, synth.song(30.0, style="rock", seed=7), 22050, subtype="PCM_16")
     return path
 
@@ -63,22 +69,45 @@ def example_track(directory: Path) -> Path:
 def _print_table(results: list[dict[str, Any]], top: int) -> None:
     from rich.table import Table
 
+    with_tags = any(r.get("tags") for r in results)
     table = Table(show_lines=False)
     table.add_column("file", overflow="fold")
     table.add_column("genre", style="bold")
     table.add_column("confidence", justify="right")
     table.add_column(f"top {top}")
+    if with_tags:
+        table.add_column("tags")
     for r in results:
         if "error" in r:
             continue
         ranked = sorted(r["probabilities"].items(), key=lambda kv: -kv[1])[:top]
-        table.add_row(
+        cells = [
             Path(r["path"]).name,
             r["genre"],
             f"{r['confidence']:.2f}",
             ", ".join(f"{g} {p:.2f}" for g, p in ranked),
-        )
+        ]
+        if with_tags:
+            cells.append(", ".join(tag for tag, _ in r.get("tags") or []))
+        table.add_row(*cells)
     out.print(table)
+
+
+def _print_tag_changes(changes, console) -> None:
+    from rich.table import Table
+
+    table = Table(title="genre tags", title_justify="left")
+    for column in ("file", "old", "new", "action"):
+        table.add_column(column, overflow="fold")
+    for c in changes:
+        action = f"{c.action}: {c.reason}" if c.reason else c.action
+        table.add_row(Path(c.path).name, c.old or "", c.new, action)
+    console.print(table)
+
+
+def _model_ref(model: str) -> str:
+    """Bundle paths made absolute, so worker processes, Ray and --resume agree on them."""
+    return model if model == "default" else str(Path(model).resolve())
 
 
 @app.command()
@@ -87,8 +116,15 @@ def classify(
         list[Path] | None, typer.Argument(help="Audio files and/or folders.", show_default=False)
     ] = None,
     model: Annotated[
-        str, typer.Option("--model", "-m", help="Model bundle folder, or 'default'.")
-    ] = "default",
+        list[str] | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model bundle folder, or 'default' (the default). Repeat for an ensemble: "
+            "probabilities are averaged.",
+            show_default=False,
+        ),
+    ] = None,
     aggregate: Annotated[
         Aggregate,
         typer.Option(
@@ -109,14 +145,67 @@ def classify(
     example: Annotated[
         bool, typer.Option("--example", help="Classify a synthesised example track.")
     ] = False,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Write one row per track (genre, confidence, probabilities, logits, error) "
+            "to a .csv, .jsonl or .parquet file.",
+            show_default=False,
+        ),
+    ] = None,
+    resume: Annotated[
+        bool,
+        typer.Option("--resume", help="Continue an interrupted --output run, skipping done files."),
+    ] = False,
+    workers: Annotated[
+        int, typer.Option("--workers", "-j", min=1, help="Worker processes decoding in parallel.")
+    ] = 1,
+    use_ray: Annotated[
+        bool, typer.Option("--ray", help="Run as a Ray Data pipeline (local Ray, or RAY_ADDRESS).")
+    ] = False,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="Ray cluster to join, e.g. ray://head:10001 (implies --ray).",
+            show_default=False,
+        ),
+    ] = None,
+    write_tags: Annotated[
+        bool,
+        typer.Option("--write-tags", help="Store the predicted genre in each file's genre tag."),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="With --write-tags: show the changes, write nothing.")
+    ] = False,
+    album: Annotated[
+        bool,
+        typer.Option("--album", help="Also print the genre distribution over all the tracks."),
+    ] = False,
 ) -> None:
-    """Classify audio files or whole folders (albums) by genre.
+    """Classify audio files, whole folders or a whole library by genre.
 
     Exits 0 when at least one file was classified, 1 when none could be, 2 on bad usage.
-    Files that fail are reported one line each on stderr (and as "error" in --json).
+    Files that fail are reported one line each on stderr (and as "error" in --json and in
+    the output table).
     """
-    from genrelab.inference import Classifier
+    from genrelab.batch import EngineSpec, tagging_available
+    from genrelab.batch.writers import check_output
 
+    use_ray = use_ray or ray_address is not None
+    if dry_run and not write_tags:
+        raise GenrelabError("--dry-run previews --write-tags; add --write-tags")
+    if resume and output is None:
+        raise GenrelabError("--resume needs --output: the journal lives beside the output file")
+    if use_ray and workers > 1:
+        raise GenrelabError("choose --workers or --ray, not both")
+    if output is not None:
+        check_output(output)
+    models = tuple(_model_ref(m) for m in model or ["default"])
+    tags = tagging_available() and output is None and not use_ray
+    spec = EngineSpec(models, aggregate.value, tags=tags)
     with tempfile.TemporaryDirectory(prefix="genrelab-") as tmp:
         inputs = list(paths or [])
         if example:
@@ -124,34 +213,114 @@ def classify(
         if not inputs:
             raise GenrelabError("give audio files or folders to classify (or --example)")
         files = collect_audio(inputs, recursive)
-        classifier = Classifier(model)
-        results = _run(classifier, files, aggregate.value)
+        engine = spec.build()
+        results = _run(spec, engine, files, output, resume, workers, use_ray, ray_address)
+        changes = _write_tags(results, dry_run) if write_tags else []
     failures = [r for r in results if "error" in r]
     for r in failures:
         err.print(f"genrelab: {r['error']}", highlight=False, soft_wrap=True)
-    if as_json:
-        json.dump(results, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        _print_table(results, top)
+    _report(results, engine.labels, as_json=as_json, output=output, album=album, top=top)
+    if changes:
+        _print_tag_changes(changes, err if as_json else out)
     if len(failures) == len(results):
         raise typer.Exit(1)
 
 
-def _run(classifier, files: list[Path], aggregate: str) -> list[dict[str, Any]]:
+def _report(
+    results: list[dict[str, Any]],
+    labels: list[str],
+    *,
+    as_json: bool,
+    output: Path | None,
+    album: bool,
+    top: int,
+) -> None:
+    from genrelab.batch import album_table, summarise
+
+    summary = summarise(results, labels) if album else None
+    if as_json:
+        document: Any = results
+        if summary is not None:
+            document = {"tracks": results, "album": summary.to_dict()}
+        json.dump(document, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    if output is not None:
+        failed = sum("error" in r for r in results)
+        err.print(
+            f"wrote {len(results)} rows to {output} ({failed} failed)",
+            highlight=False,
+            soft_wrap=True,
+        )
+    else:
+        _print_table(results, top)
+    if summary is not None:
+        title = f"album: {summary.tracks} tracks" + (
+            f" ({summary.failed} failed)" if summary.failed else ""
+        )
+        out.print(album_table(summary, title))
+
+
+def _write_tags(results: list[dict[str, Any]], dry_run: bool) -> list:
+    from genrelab.batch import genre_tag, write_genre
+
+    return [
+        write_genre(r["path"], genre_tag(r["genre"]), dry_run=dry_run)
+        for r in results
+        if "error" not in r
+    ]
+
+
+def _run(
+    spec,
+    engine,
+    files: list[Path],
+    output: Path | None,
+    resume: bool,
+    workers: int,
+    use_ray: bool,
+    ray_address: str | None,
+) -> list[dict[str, Any]]:
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
         Progress,
         TextColumn,
+        TimeElapsedColumn,
         TimeRemainingColumn,
     )
 
+    from genrelab.batch import run_batch
+
+    def job(on_result=None) -> list[dict[str, Any]]:
+        try:
+            return run_batch(
+                spec,
+                files,
+                output=output,
+                resume=resume,
+                workers=workers,
+                use_ray=use_ray,
+                ray_address=ray_address,
+                engine=engine,
+                on_result=on_result,
+            )
+        except KeyboardInterrupt:
+            if output is not None:
+                err.print(
+                    "finished tracks are saved; rerun with --resume to continue", soft_wrap=True
+                )
+            raise
+
     if len(files) == 1:
-        return list(classifier.classify_many(files, aggregate))
-    columns = (TextColumn("classifying"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        return job()
+    columns = (
+        TextColumn("classifying"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=err, transient=True) as progress:
         task = progress.add_task("classify", total=len(files))
-        return list(
-            classifier.classify_many(files, aggregate, on_result=lambda _: progress.advance(task))
-        )
+        return job(on_result=lambda _: progress.advance(task))

@@ -1,0 +1,25 @@
+"""Library-scale classification: parallel and Ray runs, resumable tables, tag writing, albums."""
+
+from genrelab.batch.album import AlbumSummary, album_table, summarise
+from genrelab.batch.engine import Engine, EngineSpec, tagging_available
+from genrelab.batch.runner import iter_results, run_batch
+from genrelab.batch.tags import TagChange, genre_tag, write_genre
+from genrelab.batch.writers import FORMATS, journal_path, read_table, write_table
+
+__all__ = [
+    "FORMATS",
+    "AlbumSummary",
+    "Engine",
+    "EngineSpec",
+    "TagChange",
+    "album_table",
+    "genre_tag",
+    "iter_results",
+    "journal_path",
+    "read_table",
+    "run_batch",
+    "summarise",
+    "tagging_available",
+    "write_genre",
+    "write_table",
+]

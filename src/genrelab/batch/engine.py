@@ -1,0 +1,256 @@
+"""One classification job split into stages: decode -> features -> model -> combine.
+
+The local loop, the worker processes and the Ray pipeline all call these same stage functions,
+so every execution path gives the same numbers for the same file. The numeric stages run with
+one BLAS/OpenMP thread: a multi-threaded sum's order depends on the thread count, which would
+make results differ in the last bits between a laptop, worker processes and Ray.
+
+Several bundles form an ensemble: each member decodes at its own rate and windowing, and
+their track probabilities are averaged (labels are matched by name, so members may order
+their classes differently).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from genrelab.aggregate import aggregate
+from genrelab.errors import AudioError, GenrelabError, ModelError
+from genrelab.inference import BATCH_WINDOWS, Classification, Classifier, WindowResult
+
+log = logging.getLogger(__name__)
+
+#: Optional module (musicnn tags); used when present, never required.
+TAGGING_MODULE = "genrelab.pretrained.tagging"
+
+#: Probabilities are clipped here before the log, so "logits" stay finite.
+LOG_FLOOR = 1e-12
+
+Span = tuple[float, float]
+
+
+def tagging_available() -> bool:
+    return importlib.util.find_spec(TAGGING_MODULE) is not None
+
+
+def signal_tags(y: np.ndarray, sr: int, k: int = 5) -> list[list[Any]] | None:
+    """Top descriptive tags ``[[tag, score], ...]``, or ``None`` when there are none to give.
+
+    Tags are an extra and must never fail a classification: audio the tagger refuses (too
+    short for one patch) gets ``None``; an unexpected tagger failure is logged as well.
+    """
+    if not tagging_available():
+        return None
+    from genrelab.pretrained.tagging import top_tags
+
+    try:
+        return [[tag, float(score)] for tag, score in top_tags(y, sr, k=k)]
+    except GenrelabError:
+        return None
+    except Exception as err:
+        log.warning("tagging failed: %s: %s", type(err).__name__, err)
+        return None
+
+
+def track_tags(path: str | Path, k: int = 5) -> list[list[Any]] | None:
+    """:func:`signal_tags` of a file (decoded again: the windows were streamed)."""
+    if not tagging_available():
+        return None
+    from genrelab.audio import load
+
+    return signal_tags(*load(path), k=k)
+
+
+def log_probabilities(probabilities: dict[str, float]) -> dict[str, float]:
+    """Natural-log scores of the track probabilities (the models expose no common raw logits)."""
+    return {k: float(np.log(max(p, LOG_FLOOR))) for k, p in probabilities.items()}
+
+
+def error_result(path: str | Path, err: BaseException) -> dict[str, Any]:
+    """The ``{"path", "error"}`` record of a failed file, worded like ``classify_many``'s."""
+    if isinstance(err, GenrelabError):
+        return {"path": str(path), "error": str(err)}
+    return {"path": str(path), "error": f"{path}: {type(err).__name__}: {err}"}
+
+
+@dataclass(frozen=True)
+class Windowing:
+    """How one member cuts a file into model windows (plain data, so Ray tasks can carry it)."""
+
+    sr: int
+    window_s: float
+    hop_s: float
+    tail_s: float
+    min_s: float
+
+    @classmethod
+    def of(cls, classifier: Classifier) -> Windowing:
+        return cls(
+            classifier.sr,
+            classifier.window_s,
+            classifier.hop_s,
+            classifier.tail_s,
+            classifier.min_s,
+        )
+
+    def check_length(self, n_samples: int, path: str) -> None:
+        seconds = n_samples / self.sr
+        if seconds < self.min_s:
+            raise AudioError(
+                f"{path} is {seconds:.1f} s long; this model needs at least {self.min_s:.1f} s"
+            )
+
+    def windows(self, path: str | Path, method: str) -> Iterator[tuple[Span, np.ndarray]]:
+        """``(span, samples)`` per window, streamed (``middle`` decodes the file once)."""
+        from genrelab.audio import info, iter_windows, load, middle_window
+
+        name = str(path)
+        if method == "middle":
+            y, _ = load(path, sr=self.sr)
+            self.check_length(y.size, name)
+            w = middle_window(y.size, self.sr, self.window_s)
+            yield (w.start_s, w.end_s), y[w.start : w.end]
+            return
+        meta = info(path)
+        if meta.duration is not None:
+            self.check_length(round(meta.duration * self.sr), name)
+        end = 0
+        for w, samples in iter_windows(
+            path, self.sr, self.window_s, self.hop_s, min_last_s=self.tail_s
+        ):
+            end = max(end, w.end)
+            yield (w.start_s, w.end_s), samples
+        if meta.duration is None:
+            self.check_length(end, name)
+
+    def decode(self, path: str | Path, method: str) -> tuple[list[Span], np.ndarray]:
+        """All windows of a file stacked ``(n_windows, n_samples)``: the Ray decode stage."""
+        spans, samples = [], []
+        for span, window in self.windows(path, method):
+            spans.append(span)
+            samples.append(window)
+        if not samples:
+            raise AudioError(f"{path}: no audio could be decoded")
+        return spans, np.stack(samples)
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """What to build in every process: bundle paths (or ``"default"``) and the aggregate."""
+
+    models: tuple[str, ...] = ("default",)
+    aggregate: str = "mean"
+    #: Add musicnn tags to each result when the tagger is installed.
+    tags: bool = False
+
+    def build(self) -> Engine:
+        return Engine(self)
+
+
+class Engine:
+    """Loaded members of an :class:`EngineSpec` and the stage functions over them."""
+
+    def __init__(self, spec: EngineSpec):
+        if not spec.models:
+            raise ModelError("give at least one model")
+        self.spec = spec
+        self.members = [Classifier(m) for m in spec.models]
+        self.labels = list(self.members[0].labels)
+        self.windowing = [Windowing.of(c) for c in self.members]
+        self._columns = []
+        for name, member in zip(spec.models, self.members, strict=True):
+            if sorted(member.labels) != sorted(self.labels):
+                raise ModelError(
+                    f"model {name} predicts {', '.join(member.labels)}; an ensemble needs the "
+                    f"same genres as {spec.models[0]} ({', '.join(self.labels)})"
+                )
+            self._columns.append([member.labels.index(label) for label in self.labels])
+
+    def features(self, member: int, windows: Sequence[np.ndarray]) -> np.ndarray:
+        c = self.members[member]
+        with threadpool_limits(1):
+            return c.frontend(list(windows), c.sr)
+
+    def predict(self, member: int, inputs: np.ndarray) -> np.ndarray:
+        """Window probabilities with columns in ``self.labels`` order."""
+        with threadpool_limits(1):
+            proba = self.members[member].bundle.model.predict_proba(inputs)
+        return np.asarray(proba, dtype=np.float64)[:, self._columns[member]]
+
+    def member_proba(self, member: int, path: str | Path) -> tuple[list[Span], np.ndarray]:
+        """Stream one member over a file, ``BATCH_WINDOWS`` windows at a time."""
+        spans: list[Span] = []
+        rows: list[np.ndarray] = []
+        batch: list[np.ndarray] = []
+        for span, samples in self.windowing[member].windows(path, self.spec.aggregate):
+            spans.append(span)
+            batch.append(samples)
+            if len(batch) == BATCH_WINDOWS:
+                rows.append(self.predict(member, self.features(member, batch)))
+                batch = []
+        if batch:
+            rows.append(self.predict(member, self.features(member, batch)))
+        if not rows:
+            raise AudioError(f"{path}: no audio could be decoded")
+        return spans, np.concatenate(rows)
+
+    def combine(self, path: str, parts: Sequence[tuple[list[Span], np.ndarray]]) -> dict[str, Any]:
+        """Track result from each member's ``(spans, window probabilities)``."""
+        method = self.spec.aggregate
+        means = []
+        for _, proba in parts:
+            best, confidence, mean = aggregate(proba, "mean" if method == "middle" else method)
+            means.append(mean)
+        if len(parts) > 1:  # the ensemble picks the best averaged probability
+            mean = np.mean(means, axis=0)
+            best, confidence = int(np.argmax(mean)), float(np.max(mean))
+        spans = parts[0][0]
+        same_windows = all(p[0] == spans for p in parts)
+        window_proba = np.mean([p[1] for p in parts], axis=0) if same_windows else None
+        result = Classification(
+            path=path,
+            genre=self.labels[best],
+            confidence=float(confidence),
+            probabilities=self._named(mean),
+            windows=[] if window_proba is None else self._windows(spans, window_proba),
+            aggregate=method,
+        ).to_dict()
+        result["logits"] = log_probabilities(result["probabilities"])
+        return result
+
+    def classify(self, path: str | Path) -> dict[str, Any]:
+        """A result dict, or ``{"path", "error"}``: one bad file never ends a batch."""
+        try:
+            parts = [self.member_proba(m, path) for m in range(len(self.members))]
+            result = self.combine(str(path), parts)
+        except Exception as err:
+            return error_result(path, err)
+        if self.spec.tags:
+            result["tags"] = track_tags(path)
+        return result
+
+    def _named(self, row: np.ndarray) -> dict[str, float]:
+        return {label: float(p) for label, p in zip(self.labels, row, strict=True)}
+
+    def _windows(self, spans: list[Span], proba: np.ndarray) -> list[WindowResult]:
+        out = []
+        for (start, end), row in zip(spans, proba, strict=True):
+            best = int(np.argmax(row))
+            out.append(
+                WindowResult(
+                    round(start, 3),
+                    round(end, 3),
+                    self.labels[best],
+                    float(row[best]),
+                    self._named(row),
+                )
+            )
+        return out

@@ -1,0 +1,68 @@
+"""``genrelab serve``: the HTTP API and web page on one model bundle."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated
+
+import typer
+
+from genrelab.cli.app import app
+from genrelab.cli.common import err
+from genrelab.errors import GenrelabError
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@app.command()
+def serve(
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Model bundle folder, or 'default'.")
+    ] = "default",
+    host: Annotated[
+        str, typer.Option(help="Address to bind; anything but loopback exposes the service.")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="TCP port (0: any free port).")
+    ] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Tracks analysed at once (threads).")] = 2,
+    queue: Annotated[
+        int, typer.Option(min=0, help="Requests waiting beyond the workers before 503.")
+    ] = 16,
+    max_upload_mb: Annotated[
+        float, typer.Option(min=0.001, help="Largest upload accepted (413 beyond).")
+    ] = 50.0,
+    decode_timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds of decoding before an upload is refused.")
+    ] = 30.0,
+    max_audio_s: Annotated[
+        float, typer.Option(min=1.0, help="Only this many seconds of each upload are analysed.")
+    ] = 600.0,
+) -> None:
+    """Serve the genre API (POST /v1/classify, docs at /docs) and the web page at /."""
+    try:
+        import uvicorn
+
+        from genrelab.service import ServiceSettings, create_app
+    except ImportError as error:
+        raise GenrelabError(
+            f"genrelab serve needs {error.name}: pip install 'genrelab[serve]'"
+        ) from error
+    settings = ServiceSettings(
+        max_upload_bytes=round(max_upload_mb * 2**20),
+        decode_timeout_s=decode_timeout,
+        workers=workers,
+        queue=queue,
+        max_audio_s=max_audio_s,
+    )
+    application = create_app(model, settings)
+    if not _is_loopback(host):
+        err.print(f"warning: serving on {host}: other machines can reach this service")
+    uvicorn.run(application, host=host, port=port, log_level="info")
