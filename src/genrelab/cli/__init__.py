@@ -16,6 +16,9 @@ from genrelab.errors import GenrelabError
 
 # Importing the command modules registers their commands on ``app``.
 from genrelab.cli import classify, pretrained, train  # noqa: F401  isort: skip
+from genrelab.cli import augment  # noqa: F401  isort: skip
+from genrelab.cli import serve  # noqa: F401  isort: skip
+from genrelab.cli import experiments  # noqa: F401  isort: skip
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -32,6 +32,7 @@ _LAZY: dict[str, str] = {
     "waveform": "genrelab.features.spectrogram",
     "musicnn": "genrelab.pretrained.frontends",
     "hf": "genrelab.pretrained.frontends",
+    "raw_windows": "genrelab.experiments.ensemble",
 }
 
 
