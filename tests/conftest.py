@@ -60,7 +60,9 @@ def synth_dataset(tmp_path_factory) -> Path:
     for style in STYLES:
         (root / style).mkdir()
         for i in range(4):
-            sf.write(root / style / f"{style}.{i:02d}.wav", synth.song(4.0, style=style, seed=i), 22050)
+            sf.write(
+                root / style / f"{style}.{i:02d}.wav", synth.song(4.0, style=style, seed=i), 22050
+            )
     return root
 
 
@@ -69,6 +71,8 @@ def tiny_bundle(synth_dataset: Path, tmp_path_factory) -> Path:
     """A logistic-regression bundle on 2 s windows of ``synth_dataset`` (gtzan57 features)."""
     from genrelab.training import load_feature_data, train
 
-    data = load_feature_data(str(synth_dataset), window_s=2.0, hop_s=2.0, cache_dir=str(tmp_path_factory.mktemp("cache")))
+    data = load_feature_data(
+        str(synth_dataset), window_s=2.0, hop_s=2.0, cache_dir=str(tmp_path_factory.mktemp("cache"))
+    )
     bundle = train(data, "logreg", protocol="kfold-2")
     return bundle.save(tmp_path_factory.mktemp("bundles") / "tiny")

@@ -17,8 +17,13 @@ def _bundle(C: float = 1.0) -> Bundle:
     X = np.concatenate([rng.normal(0, 1, (20, 3)), rng.normal(3, 1, (20, 3))])
     y = np.repeat(["a", "b"], 20)
     model = create_model("logreg", C=C).fit(X, y)
-    card = ModelCard(model="logreg", params=model.get_params(), labels=["a", "b"], sample_rate=22050,
-                     frontend={"kind": "features", "feature_set": "gtzan57"})
+    card = ModelCard(
+        model="logreg",
+        params=model.get_params(),
+        labels=["a", "b"],
+        sample_rate=22050,
+        frontend={"kind": "features", "feature_set": "gtzan57"},
+    )
     return Bundle(card, model)
 
 
@@ -75,10 +80,23 @@ def test_newer_format_is_refused(tmp_path):
 def test_embedded_default_model_card_reports_honest_validation():
     bundle = load_bundle()
     card = bundle.card
-    assert card.labels == ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock"]
+    assert card.labels == [
+        "blues",
+        "classical",
+        "country",
+        "disco",
+        "hiphop",
+        "jazz",
+        "metal",
+        "pop",
+        "reggae",
+        "rock",
+    ]
     by_protocol = {entry["protocol"].split(" ")[0]: entry for entry in card.validation}
     kfold = by_protocol["kfold-10"]["metrics"]
     assert kfold["accuracy"] >= 0.75 and kfold["folds"] == 10
     filtered = by_protocol["gtzan-filtered"]
     assert filtered["split"] == "test" and filtered["metrics"]["n"] == 290
-    assert 0.3 < filtered["metrics"]["accuracy"] < kfold["accuracy"]  # artist filtering costs accuracy
+    assert (
+        0.3 < filtered["metrics"]["accuracy"] < kfold["accuracy"]
+    )  # artist filtering costs accuracy

@@ -19,8 +19,24 @@ def run(argv, capsys):
 def test_train_then_evaluate_a_folder_dataset(synth_dataset, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("GENRELAB_CACHE", str(tmp_path / "cache"))
     bundle = tmp_path / "knn"
-    code, out, err = run(["train", "--data", str(synth_dataset), "--model", "knn", "--split", "kfold-3",
-                          "--window", "2", "-p", "n_neighbors=3", "-o", str(bundle)], capsys)
+    code, out, err = run(
+        [
+            "train",
+            "--data",
+            str(synth_dataset),
+            "--model",
+            "knn",
+            "--split",
+            "kfold-3",
+            "--window",
+            "2",
+            "-p",
+            "n_neighbors=3",
+            "-o",
+            str(bundle),
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert "kfold-3" in out and "bundle written" in out
     card = json.loads((bundle / "card.json").read_text())
@@ -28,7 +44,9 @@ def test_train_then_evaluate_a_folder_dataset(synth_dataset, tmp_path, capsys, m
     assert card["windowing"]["window_s"] == 2.0
 
     report = tmp_path / "report"
-    code, out, err = run(["evaluate", str(bundle), "--data", str(synth_dataset), "-o", str(report)], capsys)
+    code, out, err = run(
+        ["evaluate", str(bundle), "--data", str(synth_dataset), "-o", str(report)], capsys
+    )
     assert code == 0, err
     metrics = json.loads((report / "metrics.json").read_text())
     assert metrics["n"] == 12 and metrics["accuracy"] >= 0.9
@@ -38,8 +56,19 @@ def test_train_then_evaluate_a_folder_dataset(synth_dataset, tmp_path, capsys, m
 
 
 def test_evaluate_default_model_on_the_artist_filtered_test_rows(feature_table, tmp_path, capsys):
-    code, out, _ = run(["evaluate", "default", "--data", str(feature_table), "--split", "test",
-                        "-o", str(tmp_path)], capsys)
+    code, _, _ = run(
+        [
+            "evaluate",
+            "default",
+            "--data",
+            str(feature_table),
+            "--split",
+            "test",
+            "-o",
+            str(tmp_path),
+        ],
+        capsys,
+    )
     assert code == 0
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["n"] == 290

@@ -39,12 +39,19 @@ def test_resampled_input_gives_the_same_genre(classifier):
     import soxr
 
     y44 = soxr.resample(y, 22050, 44100)
-    assert classifier.classify_signal(y44, 44100).genre == classifier.classify_signal(y, 22050).genre
+    assert (
+        classifier.classify_signal(y44, 44100).genre == classifier.classify_signal(y, 22050).genre
+    )
 
 
 def test_middle_uses_only_the_centre_window(classifier):
-    y = np.concatenate([synth.song(4.0, style="classical", seed=1), synth.song(2.0, style="rock", seed=1),
-                        synth.song(4.0, style="classical", seed=2)])
+    y = np.concatenate(
+        [
+            synth.song(4.0, style="classical", seed=1),
+            synth.song(2.0, style="rock", seed=1),
+            synth.song(4.0, style="classical", seed=2),
+        ]
+    )
     result = classifier.classify_signal(y, 22050, aggregate="middle")
     assert [(w.start, w.end) for w in result.windows] == [(4.0, 6.0)]
     assert result.genre == "rock"
@@ -56,8 +63,12 @@ def test_file_path_streams_the_same_windows_as_the_signal_path(classifier, write
     from_file = classifier.classify_file(path)
     from_signal = classifier.classify_signal(y, 22050, path=str(path))
     assert from_file.path == str(path)
-    assert [(w.start, w.end) for w in from_file.windows] == [(w.start, w.end) for w in from_signal.windows]
-    np.testing.assert_allclose(list(from_file.probabilities.values()), list(from_signal.probabilities.values()), atol=1e-9)
+    assert [(w.start, w.end) for w in from_file.windows] == [
+        (w.start, w.end) for w in from_signal.windows
+    ]
+    np.testing.assert_allclose(
+        list(from_file.probabilities.values()), list(from_signal.probabilities.values()), atol=1e-9
+    )
 
 
 def test_too_short_audio_is_a_clear_error(classifier, write_wav):

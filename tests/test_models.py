@@ -42,7 +42,12 @@ def test_fit_predict_save_load_round_trip(name, tmp_path):
 
 
 def test_get_params_reflects_init_arguments():
-    assert create_model("svm", C=7.0).get_params() == {"C": 7.0, "gamma": "scale", "kernel": "rbf", "seed": 0}
+    assert create_model("svm", C=7.0).get_params() == {
+        "C": 7.0,
+        "gamma": "scale",
+        "kernel": "rbf",
+        "seed": 0,
+    }
 
 
 def test_unknown_model_lists_the_known_ones():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from genrelab.errors import DataError
@@ -11,7 +10,9 @@ from genrelab.training import load_feature_data, train
 
 @pytest.fixture(scope="module")
 def windows(synth_dataset, tmp_path_factory):
-    return load_feature_data(str(synth_dataset), window_s=2.0, cache_dir=str(tmp_path_factory.mktemp("c")))
+    return load_feature_data(
+        str(synth_dataset), window_s=2.0, cache_dir=str(tmp_path_factory.mktemp("c"))
+    )
 
 
 def test_audio_dataset_becomes_windows_grouped_by_track(windows):

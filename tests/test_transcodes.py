@@ -15,7 +15,11 @@ def test_transcodes_get_the_same_genre(gtzan_dev, clip, tmp_path, capsys):
     source = gtzan_dev / clip
     y, sr = sf.read(source, dtype="float32")
     paths = [source]
-    for ext, fmt, subtype in [("mp3", "MP3", "MPEG_LAYER_III"), ("ogg", "OGG", "VORBIS"), ("flac", "FLAC", "PCM_16")]:
+    for ext, fmt, subtype in [
+        ("mp3", "MP3", "MPEG_LAYER_III"),
+        ("ogg", "OGG", "VORBIS"),
+        ("flac", "FLAC", "PCM_16"),
+    ]:
         path = tmp_path / f"{source.stem}.{ext}"
         sf.write(path, y, sr, format=fmt, subtype=subtype)
         paths.append(path)

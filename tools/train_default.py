@@ -28,7 +28,12 @@ CANDIDATES = {
     "logreg": ("logreg", {"C": 0.3}),
     "svm+xgboost": (
         "soft_vote",
-        {"members": [{"model": "svm", "params": {}}, {"model": "xgboost", "params": {"n_jobs": 2}}]},
+        {
+            "members": [
+                {"model": "svm", "params": {}},
+                {"model": "xgboost", "params": {"n_jobs": 2}},
+            ]
+        },
     ),
 }
 
@@ -53,7 +58,9 @@ def main() -> None:
     for key, (name, params) in CANDIDATES.items():
         entry = _kfold_validation(selection_data, name, params, "kfold-10", 0, labels)
         scores[key] = entry["metrics"]["accuracy"]
-        print(f"selection  {key:12s} 10-fold accuracy on {not_test.sum()} non-test rows: {scores[key]:.4f}")
+        print(
+            f"selection  {key:12s} 10-fold accuracy on {not_test.sum()} non-test rows: {scores[key]:.4f}"
+        )
     best = max(scores, key=scores.get)
     name, params = CANDIDATES[best]
     print(f"selected   {best}")
@@ -82,7 +89,9 @@ def main() -> None:
     if args.out.exists():
         shutil.rmtree(args.out)
     bundle.save(args.out)
-    print(f"wrote {args.out} ({sum(f.stat().st_size for f in args.out.rglob('*') if f.is_file()) / 1e6:.1f} MB)")
+    print(
+        f"wrote {args.out} ({sum(f.stat().st_size for f in args.out.rglob('*') if f.is_file()) / 1e6:.1f} MB)"
+    )
     np.testing.assert_array_equal(bundle.model.classes_, labels)
 
 

@@ -10,7 +10,7 @@ import typer
 
 from genrelab.cli.app import app
 from genrelab.cli.common import err, out, parse_params, write_json_atomic
-from genrelab.errors import DataError
+from genrelab.errors import DataError, ModelError
 
 
 def _show_validation(validation: list[dict[str, Any]]) -> None:
@@ -54,8 +54,11 @@ def train(
     ] = None,
     feature_set: Annotated[str, typer.Option(help="Feature set for feature models.")] = "gtzan57",
     window: Annotated[
-        float, typer.Option(min=0.5, help="Window length in seconds for audio datasets.")
-    ] = 30.0,
+        float | None,
+        typer.Option(
+            min=0.5, help="Window length in seconds (default: 30 for feature models, 3 for neural)."
+        ),
+    ] = None,
     hop: Annotated[
         float | None, typer.Option(min=0.1, help="Window hop in seconds (default: the window).")
     ] = None,
@@ -63,22 +66,128 @@ def train(
     refit_all: Annotated[
         bool, typer.Option(help="After scoring, refit on every labelled track.")
     ] = False,
-    jobs: Annotated[int, typer.Option(min=1, help="Parallel feature-extraction workers.")] = 1,
+    jobs: Annotated[
+        int, typer.Option(min=1, help="Parallel workers: feature extraction, or neural batches.")
+    ] = 1,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Neural: training epochs.")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Neural: batch size.")] = None,
+    lr: Annotated[float | None, typer.Option(min=0.0, help="Neural: peak learning rate.")] = None,
+    device: Annotated[
+        str | None, typer.Option(help="Neural: cpu, cuda, cuda:1... (default: a GPU if any).")
+    ] = None,
+    pretrained: Annotated[
+        str | None,
+        typer.Option(help="Image backbones: pretrained weights, e.g. microsoft/resnet-50."),
+    ] = None,
+    augment: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Neural: augmentation NAME[:KEY=VALUE...] (repeatable), e.g. noise:snr_db=10..30."
+        ),
+    ] = None,
+    frontend: Annotated[
+        list[str] | None,
+        typer.Option(help="Neural: front-end setting NAME=VALUE (repeatable), e.g. n_mels=64."),
+    ] = None,
+    windows_per_track: Annotated[
+        int | None,
+        typer.Option(min=1, help="Neural: random windows per track and epoch (default: fill it)."),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Neural: continue from the checkpoint beside --out.")
+    ] = False,
+    checkpoint_every: Annotated[
+        int, typer.Option(min=0, help="Neural: also checkpoint every N optimiser steps.")
+    ] = 50,
 ) -> None:
     """Train a model and write a bundle with its validation metrics in the card."""
     from genrelab.models import model_class
     from genrelab.training import load_feature_data
     from genrelab.training import train as fit
 
-    model_class(model)  # unknown names fail before any audio work
     params = parse_params(param)
-    dataset = load_feature_data(data, feature_set, window_s=window, hop_s=hop, n_jobs=jobs)
+    neural_options = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "device": device}
+    params |= {k: v for k, v in neural_options.items() if v is not None}
+    if pretrained:
+        params["pretrained"] = pretrained
+    target = output or Path("models") / model
+    kind = model_class(model).input_kind  # unknown names fail before any audio work
+    if kind != "features":
+        _check_audio_kind(model, kind)
+        _train_neural(
+            data,
+            model,
+            params,
+            split,
+            seed,
+            window or 3.0,
+            jobs,
+            target,
+            augment=augment,
+            frontend=parse_params(frontend),
+            windows_per_track=windows_per_track,
+            resume=resume,
+            checkpoint_every=checkpoint_every,
+        )
+        return
+    dataset = load_feature_data(data, feature_set, window_s=window or 30.0, hop_s=hop, n_jobs=jobs)
     for path, message in dataset.errors:
         err.print(f"genrelab: skipped {path}: {message}", highlight=False, soft_wrap=True)
     bundle = fit(dataset, model, params, protocol=split, seed=seed, refit_all=refit_all)
-    target = bundle.save(output or Path("models") / model)
+    target = bundle.save(target)
     _show_validation(bundle.card.validation)
     out.print(f"bundle written to [bold]{target}[/bold]")
+
+
+def _check_audio_kind(model: str, kind: str) -> None:
+    from genrelab.features.spectrogram import KINDS
+
+    if kind not in KINDS:
+        raise ModelError(f"model {model!r} reads {kind!r} inputs, which 'train' cannot make yet")
+
+
+def _train_neural(
+    data: str,
+    model: str,
+    params: dict[str, Any],
+    split: str,
+    seed: int,
+    window: float,
+    jobs: int,
+    target: Path,
+    **options: Any,
+) -> None:
+    """Window-level training with checkpoints in ``<out>.checkpoint`` (removed on success)."""
+    import shutil
+
+    from genrelab.augment import parse_augmentations
+    from genrelab.neural.trainer import CHECKPOINT
+    from genrelab.neural.training import load_audio_data, save_history, train_on_audio
+
+    params.setdefault("seed", seed)
+    options["augment"] = parse_augmentations(options["augment"])  # typos fail before decoding
+    dataset = load_audio_data(data, split, seed)
+    for path, message in dataset.errors:
+        err.print(f"genrelab: skipped {path}: {message}", highlight=False, soft_wrap=True)
+    checkpoints = target.with_name(target.name + ".checkpoint")
+    if options["resume"] and not (checkpoints / CHECKPOINT).is_file():
+        err.print(f"genrelab: no checkpoint in {checkpoints}; starting afresh", highlight=False)
+    bundle = train_on_audio(
+        dataset,
+        model,
+        params,
+        window_s=window,
+        checkpoint_dir=checkpoints,
+        workers=jobs if jobs > 1 else 0,
+        protocol=split,
+        split_seed=seed,
+        **options,
+    )
+    target = bundle.save(target)
+    save_history(bundle.model.history_, target)
+    shutil.rmtree(checkpoints, ignore_errors=True)
+    _show_validation(bundle.card.validation)
+    out.print(f"bundle written to [bold]{target}[/bold] (curves: history.csv, curves.png)")
 
 
 @app.command()
