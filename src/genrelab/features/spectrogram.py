@@ -17,6 +17,8 @@ from genrelab.errors import ModelError
 from genrelab.features.frontends import Frontend, register_frontend
 
 SCALES = ("db", "log1p")
+#: The front-end kinds this module registers (what ``genrelab train`` can cut audio into).
+KINDS = ("melspec", "logspec", "stft", "mfcc", "waveform")
 
 
 def fit_length(windows: Sequence[np.ndarray], n: int) -> np.ndarray:

@@ -14,15 +14,16 @@ the same training, checkpointing, resume, bundle format and inference:
 * ``build_network(self, n_classes) -> torch.nn.Module``: a module mapping a float batch of
   model inputs (after :meth:`preprocess` and standardisation) to logits ``(batch, n_classes)``.
   ``self.input_shape_`` (one input's shape, without the batch axis) is set before it is
-  called. When ``self.restoring`` is true the weights are about to be loaded from a bundle or
-  checkpoint, so pretrained weights must not be fetched (build the architecture only).
+  called. When ``self.restoring`` is true the weights are about to be loaded from a bundle,
+  so pretrained weights must not be fetched (build the architecture only).
 * Optional hooks: ``preprocess(X)`` (numpy -> numpy, run on every batch in training and
   prediction, e.g. resizing or channel stacking), ``trainable_parameters()`` (to freeze a
   backbone), ``stats_axis`` (which input axis gets its own mean/std; ``None`` for a scalar),
   ``save_extra``/``load_extra`` (files beside the weights, e.g. a backbone's config).
 
 Inputs are standardised by statistics fitted on the training data and kept as buffers of the
-module, so they live in the bundle's weights and inference needs nothing else.
+module, so they live in the bundle's weights and inference needs nothing else: ``module_`` is
+``nn.Sequential(Standardize, network)``, and batch augmentations run between the two.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ BatchAugment = Callable[
 
 
 def lr_factor(schedule: str, step: int, total: int, warmup: int) -> float:
-    """Linear warm-up, then cosine decay to zero, ×0.1 steps at 50 % and 75 %, or constant."""
+    """Linear warm-up, then cosine decay to zero, x0.1 steps at 50 % and 75 %, or constant."""
     if step < warmup:
         return (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
@@ -96,9 +96,10 @@ def save_atomic(obj: Any, path: Path) -> None:
 
 
 @contextmanager
-def deterministic_algorithms() -> Iterator[None]:
+def deterministic_algorithms(enabled: bool) -> Iterator[None]:
+    """Deterministic kernels for the duration of a fit (on CPU they cost next to nothing)."""
     previous = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.use_deterministic_algorithms(enabled, warn_only=True)
     try:
         yield
     finally:
@@ -106,7 +107,7 @@ def deterministic_algorithms() -> Iterator[None]:
 
 
 @dataclass
-class Progress:
+class TrainingState:
     """Where training stands: everything besides tensors that a checkpoint must restore."""
 
     epoch: int = 0
@@ -117,7 +118,6 @@ class Progress:
     seen: int = 0
     history: list[dict[str, float]] = field(default_factory=list)
     best_score: float = -math.inf
-    best_epoch: int = -1
     bad_epochs: int = 0
     stopped: bool = False
 
@@ -171,7 +171,7 @@ class Trainer:
         self.autocast = cuda
         self.scaler = torch.amp.GradScaler("cuda", enabled=cuda and not bf16)
 
-    def _state(self, progress: Progress, n_batches: int) -> dict[str, Any]:
+    def _state(self, progress: TrainingState, n_batches: int) -> dict[str, Any]:
         return {
             "progress": vars(progress),
             "n_batches": n_batches,
@@ -185,13 +185,13 @@ class Trainer:
             "rng": rng_state(),
         }
 
-    def _save(self, progress: Progress, n_batches: int) -> None:
+    def _save(self, progress: TrainingState, n_batches: int) -> None:
         if self.checkpoint is not None:
             save_atomic(self._state(progress, n_batches), self.checkpoint)
 
-    def _restore(self, n_batches: int) -> Progress:
+    def _restore(self, n_batches: int) -> TrainingState:
         if not (self.resume and self.checkpoint is not None and self.checkpoint.is_file()):
-            return Progress()
+            return TrainingState()
         state = torch.load(self.checkpoint, map_location=self.device, weights_only=True)
         same = (
             state["n_batches"] == n_batches
@@ -209,7 +209,7 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"])
-        return Progress(**state["progress"])
+        return TrainingState(**state["progress"])
 
     # -- loop --------------------------------------------------------------------------------
 
@@ -224,7 +224,8 @@ class Trainer:
             else None
         )
         progress = self._restore(n_batches)
-        with deterministic_algorithms(), self._bar() as bar:
+        cpu = self.device.type == "cpu"
+        with deterministic_algorithms(cpu), self._bar() as bar:
             while progress.epoch < m.epochs and not progress.stopped:
                 self._train_epoch(train, progress, n_batches, weights, bar)
                 self._end_epoch(progress, valid, bar)
@@ -238,7 +239,7 @@ class Trainer:
     def _train_epoch(
         self,
         train: BatchSource,
-        progress: Progress,
+        progress: TrainingState,
         n_batches: int,
         weights: torch.Tensor | None,
         bar: Any,
@@ -251,7 +252,7 @@ class Trainer:
             torch.manual_seed(batch_seed(m.seed, progress.epoch, index))
             loss, correct = self._forward(x, y, weights, progress.epoch, index)
             (loss / m.grad_accum).backward()
-            progress.loss_sum += float(loss) * len(y)
+            progress.loss_sum += float(loss.detach()) * len(y)
             progress.correct += correct
             progress.seen += len(y)
             progress.batch = index + 1
@@ -302,7 +303,7 @@ class Trainer:
             return torch.autocast(device_type="cuda", dtype=self.amp_dtype)
         return nullcontext()
 
-    def _end_epoch(self, progress: Progress, valid: ValidationSet | None, bar: Any) -> None:
+    def _end_epoch(self, progress: TrainingState, valid: ValidationSet | None, bar: Any) -> None:
         m = self.model
         row = {
             "epoch": progress.epoch + 1,
@@ -314,11 +315,7 @@ class Trainer:
             row.update(self.validate(valid))
             score = -row["valid_loss"] if m.monitor == "loss" else row["valid_balanced_accuracy"]
             if score > progress.best_score:
-                progress.best_score, progress.best_epoch, progress.bad_epochs = (
-                    score,
-                    progress.epoch + 1,
-                    0,
-                )
+                progress.best_score, progress.bad_epochs = score, 0
                 self.best_state = {k: v.detach().clone() for k, v in m.module_.state_dict().items()}
             else:
                 progress.bad_epochs += 1
@@ -353,13 +350,18 @@ class Trainer:
             "valid_balanced_accuracy": float(balanced_accuracy_score(truth, predicted)),
         }
 
-    def _describe(self, progress: Progress) -> str:
+    def _describe(self, progress: TrainingState) -> str:
         loss = progress.loss_sum / max(1, progress.seen)
         return f"epoch {progress.epoch + 1}/{self.model.epochs} · loss {loss:.3f}"
 
     def _bar(self):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-        from rich.progress import TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
 
         return Progress(
             TextColumn("{task.description}"),
