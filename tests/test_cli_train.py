@@ -55,11 +55,29 @@ def test_train_then_evaluate_a_folder_dataset(synth_dataset, tmp_path, capsys, m
     assert "balanced accuracy" in out
 
 
-def test_evaluate_default_model_on_the_artist_filtered_test_rows(feature_table, tmp_path, capsys):
+def test_feature_table_bundle_evaluated_on_the_artist_filtered_test_rows(
+    feature_table, tmp_path, capsys
+):
+    bundle = tmp_path / "logreg"
+    code, _, err = run(
+        [
+            "train",
+            "--data",
+            str(feature_table),
+            "--model",
+            "logreg",
+            "--split",
+            "gtzan-filtered",
+            "-o",
+            str(bundle),
+        ],
+        capsys,
+    )
+    assert code == 0, err
     code, _, _ = run(
         [
             "evaluate",
-            "default",
+            str(bundle),
             "--data",
             str(feature_table),
             "--split",
@@ -98,3 +116,36 @@ def test_models_lists_the_registry(capsys):
     code, out, _ = run(["models"], capsys)
     assert code == 0
     assert {"knn", "logreg", "svm", "random_forest", "xgboost"} <= set(out.split())
+
+
+def test_train_a_head_on_musicnn_embeddings_then_classify(
+    synth_dataset, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setenv("GENRELAB_CACHE", str(tmp_path / "cache"))
+    bundle = tmp_path / "emb"
+    code, _, err = run(
+        [
+            "train",
+            "--data",
+            str(synth_dataset),
+            "--model",
+            "logreg",
+            "--embeddings",
+            "musicnn-msd",
+            "--window",
+            "4",
+            "--split",
+            "kfold-2",
+            "-o",
+            str(bundle),
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    card = json.loads((bundle / "card.json").read_text())
+    assert card["frontend"]["kind"] == "musicnn"
+    track = next((synth_dataset / "rock").iterdir())
+    code, out, err = run(["classify", "--json", "-m", str(bundle), str(track)], capsys)
+    assert code == 0, err
+    (result,) = json.loads(out)
+    assert set(result["probabilities"]) == {"ambient", "classical", "rock"}

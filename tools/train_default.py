@@ -1,4 +1,8 @@
-"""Train the embedded default model on the Kaggle GTZAN feature table and write its bundle.
+"""Train the first, feature-only default model on the Kaggle GTZAN feature table.
+
+The embedded default is now built by ``tools/train_default_v2.py``, which uses this model as
+its feature expert and stacks musicnn experts on it; this script writes the feature-only
+bundle (by default to ``models/default-v1``), e.g. for ``genrelab evaluate`` on the table.
 
 Protocol (recorded in the card):
 1. Selection: each candidate is scored by stratified 10-fold CV on the rows that are NOT in
@@ -19,7 +23,6 @@ from pathlib import Path
 
 import numpy as np
 
-from genrelab.models import default_bundle_path
 from genrelab.training import _kfold_validation, load_feature_data, train
 
 CANDIDATES = {
@@ -41,7 +44,7 @@ CANDIDATES = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("table", help="features_30_sec.csv")
-    parser.add_argument("--out", type=Path, default=default_bundle_path())
+    parser.add_argument("--out", type=Path, default=Path("models") / "default-v1")
     args = parser.parse_args()
 
     data = load_feature_data(args.table)

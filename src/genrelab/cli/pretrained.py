@@ -42,6 +42,20 @@ def _print_report(report: dict[str, Any]) -> None:
     out.print(table)
 
 
+def _expand(paths: list[Path], recursive: bool, results: list[dict[str, Any]]) -> list[Path]:
+    """Audio files of every argument; a missing path or empty folder becomes an error entry."""
+    from genrelab.cli.classify import collect_audio
+
+    files = []
+    for path in paths:
+        try:
+            files += collect_audio([path], recursive)
+        except GenrelabError as error:
+            results.append({"path": str(path), "error": str(error)})
+            err.print(f"genrelab: {error}", highlight=False, soft_wrap=True)
+    return files
+
+
 @app.command()
 def tags(
     paths: Annotated[list[Path], typer.Argument(help="Audio files and/or folders.")],
@@ -51,9 +65,7 @@ def tags(
     top: Annotated[int, typer.Option(min=1, max=50, help="Tags shown per row.")] = 5,
     segment: Annotated[
         float | None,
-        typer.Option(
-            min=3.0, help="Timeline segment in seconds (default: every 3 s patch)."
-        ),
+        typer.Option(min=3.0, help="Timeline segment in seconds, rounded to whole 3 s patches."),
     ] = 10.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     recursive: Annotated[
@@ -64,11 +76,10 @@ def tags(
 
     Exits 0 when at least one file was tagged, 1 when none could be, 2 on bad usage.
     """
-    from genrelab.cli.classify import collect_audio
     from genrelab.pretrained.tagging import tag_file
 
     results: list[dict[str, Any]] = []
-    for path in collect_audio(paths, recursive):
+    for path in _expand(paths, recursive, results):
         try:
             results.append(tag_file(path, top, model.value, segment).to_dict())
         except GenrelabError as error:
@@ -132,7 +143,9 @@ def embed(
             try:
                 options["layer"] = int(layer)
             except ValueError:
-                raise GenrelabError(f"--layer for a Hugging Face model is an index, got {layer!r}")
+                raise GenrelabError(
+                    f"--layer for a Hugging Face model is an index, got {layer!r}"
+                ) from None
     dataset = load_embedding_data(
         data,
         backbone,
@@ -157,5 +170,6 @@ def embed(
         )
     out.print(
         f"{len(dataset.tracks)} tracks, {len(dataset.X)} windows x {dataset.X.shape[1]} values "
-        f"({json.dumps(dataset.frontend)})" + (f"; written to [bold]{output}[/bold]" if output else "")
+        f"({json.dumps(dataset.frontend)})"
+        + (f"; written to [bold]{output}[/bold]" if output else "")
     )

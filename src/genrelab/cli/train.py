@@ -99,6 +99,13 @@ def train(
     checkpoint_every: Annotated[
         int, typer.Option(min=0, help="Neural: also checkpoint every N optimiser steps.")
     ] = 50,
+    embeddings: Annotated[
+        str | None,
+        typer.Option(
+            help="Train a feature model on a backbone's embeddings: musicnn-msd, musicnn-mtt, "
+            "or a Hugging Face id or folder."
+        ),
+    ] = None,
 ) -> None:
     """Train a model and write a bundle with its validation metrics in the card."""
     from genrelab.models import model_class
@@ -112,7 +119,12 @@ def train(
         params["pretrained"] = pretrained
     target = output or Path("models") / model
     kind = model_class(model).input_kind  # unknown names fail before any audio work
-    if kind != "features":
+    if kind == "hf":
+        from genrelab.models import create_model
+        from genrelab.pretrained.hf import load_waveform_data
+
+        dataset = load_waveform_data(data, create_model(model, **params))
+    elif kind != "features":
         _check_audio_kind(model, kind)
         _train_neural(
             data,
@@ -130,7 +142,16 @@ def train(
             checkpoint_every=checkpoint_every,
         )
         return
-    dataset = load_feature_data(data, feature_set, window_s=window or 30.0, hop_s=hop, n_jobs=jobs)
+    elif embeddings:
+        from genrelab.pretrained.embeddings import load_embedding_data
+
+        dataset = load_embedding_data(
+            data, embeddings, window_s=window or 30.0, hop_s=hop, n_jobs=jobs
+        )
+    else:
+        dataset = load_feature_data(
+            data, feature_set, window_s=window or 30.0, hop_s=hop, n_jobs=jobs
+        )
     for path, message in dataset.errors:
         err.print(f"genrelab: skipped {path}: {message}", highlight=False, soft_wrap=True)
     bundle = fit(dataset, model, params, protocol=split, seed=seed, refit_all=refit_all)

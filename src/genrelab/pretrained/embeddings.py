@@ -73,6 +73,22 @@ def pool(rows: np.ndarray, how: str) -> np.ndarray:
     raise ModelError(f"unknown pooling {how!r}; choose one of {', '.join(POOLS)}")
 
 
+def spread(n: int, k: int) -> np.ndarray:
+    """Indices of ``k`` of ``n`` items, one from the middle of each of ``k`` equal parts.
+
+    Centred picks keep a few patches away from intros and fade-outs; all when ``k >= n``.
+    """
+    if k < 1:
+        raise ModelError(f"max_patches must be at least 1, got {k}")
+    return np.arange(n) if k >= n else ((np.arange(k) + 0.5) * n / k).astype(int)
+
+
+def logit(p: np.ndarray) -> np.ndarray:
+    """Log-odds of probabilities, clipped so saturated sigmoids stay finite."""
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
 def _pooled_names(names: Sequence[str], how: str) -> list[str]:
     if how == "mean+std":
         return [f"{n}.mean" for n in names] + [f"{n}.std" for n in names]
@@ -94,16 +110,19 @@ def _file_digest(path: Path) -> str:
 class MusicnnEmbedder:
     """musicnn patch outputs pooled over each window; optionally with handcrafted features.
 
-    ``layer`` is one of ``max_pool``, ``mean_pool``, ``penultimate`` or ``None`` (no embedding),
-    ``tags`` appends the pooled tag probabilities, ``features`` prepends a handcrafted feature
-    set computed on the window at its own rate (for models that stack both). ``max_patches``
-    keeps that many evenly spaced patches of a window (fewer network runs on long windows).
+    ``layer``: ``max_pool``, ``mean_pool``, ``penultimate``, a list of them (concatenated in
+    that order) or ``None`` (no embedding). ``tags`` appends the pooled tag probabilities, or
+    with ``tag_logits`` their log-odds (which linear heads separate better than probabilities
+    squashed near 0 and 1). ``features`` prepends a handcrafted feature set computed on the
+    window at its own rate (for models that stack both). ``max_patches`` keeps that many of a
+    window's patches, spread by :func:`spread` (bounded network time on long windows).
     """
 
     model: str = "MSD_musicnn"
-    layer: str | None = "max_pool"
+    layer: str | Sequence[str] | None = "max_pool"
     pool: str = "mean"
     tags: bool = False
+    tag_logits: bool = False
     patch_hop: float | None = None
     max_patches: int | None = None
     features: str | None = None
@@ -111,12 +130,17 @@ class MusicnnEmbedder:
 
     def __post_init__(self) -> None:
         check_model(self.model)
-        if self.layer is not None and self.layer not in EMBEDDINGS:
-            raise ModelError(
-                f"unknown musicnn layer {self.layer!r}; choose one of {', '.join(EMBEDDINGS)}"
-            )
-        if self.layer is None and not self.tags:
+        if isinstance(self.layer, list):  # from a JSON card; a tuple keeps the embedder hashable
+            object.__setattr__(self, "layer", tuple(self.layer))
+        for layer in self.layers:
+            if layer not in EMBEDDINGS:
+                raise ModelError(
+                    f"unknown musicnn layer {layer!r}; choose one of {', '.join(EMBEDDINGS)}"
+                )
+        if not self.layers and not self.tags:
             raise ModelError("a musicnn front end needs a layer, tags=true, or both")
+        if self.tag_logits and not self.tags:
+            raise ModelError("tag_logits needs tags=true")
         if self.pool not in POOLS:
             raise ModelError(f"unknown pooling {self.pool!r}; choose one of {', '.join(POOLS)}")
         if self.max_patches is not None and self.max_patches < 1:
@@ -125,6 +149,12 @@ class MusicnnEmbedder:
             raise ModelError(f"unknown musicnn backend {self.backend!r}")
         if self.features is not None:
             get_feature_set(self.features)
+
+    @property
+    def layers(self) -> list[str]:
+        if self.layer is None:
+            return []
+        return [self.layer] if isinstance(self.layer, str) else list(self.layer)
 
     @property
     def sample_rate(self) -> int:
@@ -137,21 +167,22 @@ class MusicnnEmbedder:
 
     def spec(self) -> dict[str, Any]:
         """The card's front end: ``build_frontend`` turns it back into this embedder."""
-        spec: dict[str, Any] = {"kind": "musicnn", "model": self.model, "layer": self.layer}
+        layer = self.layer if self.layer is None or isinstance(self.layer, str) else self.layers
+        spec: dict[str, Any] = {"kind": "musicnn", "model": self.model, "layer": layer}
         spec.update(pool=self.pool, tags=self.tags)
-        for key in ("patch_hop", "max_patches", "features"):
-            if (value := getattr(self, key)) is not None:
+        for key in ("tag_logits", "patch_hop", "max_patches", "features"):
+            if (value := getattr(self, key)) not in (None, False):
                 spec[key] = value
         return spec
 
     def names(self) -> tuple[str, ...]:
         names = list(get_feature_set(self.features).names) if self.features else []
         width = {"max_pool": 753, "mean_pool": 753, "penultimate": 200}
-        if self.layer is not None:
-            layer = [f"{self.layer}{i}" for i in range(width[self.layer])]
-            names += _pooled_names(layer, self.pool)
+        for layer in self.layers:
+            names += _pooled_names([f"{layer}{i}" for i in range(width[layer])], self.pool)
         if self.tags:
-            names += _pooled_names([f"tag:{t}" for t in tag_names(self.model)], self.pool)
+            kind = "tag_logit" if self.tag_logits else "tag"
+            names += _pooled_names([f"{kind}:{t}" for t in tag_names(self.model)], self.pool)
         return tuple(names)
 
     def fingerprint(self) -> str:
@@ -160,9 +191,7 @@ class MusicnnEmbedder:
         return json.dumps([self.spec(), network], sort_keys=True)
 
     def _select(self, x: np.ndarray) -> np.ndarray:
-        if self.max_patches is None or len(x) <= self.max_patches:
-            return x
-        return x[np.unique(np.linspace(0, len(x) - 1, self.max_patches).round().astype(int))]
+        return x if self.max_patches is None else x[spread(len(x), self.max_patches)]
 
     def __call__(self, windows: Sequence[np.ndarray], sr: int) -> np.ndarray:
         """One row per window; every window's patches go through the network in one batch."""
@@ -172,10 +201,12 @@ class MusicnnEmbedder:
         rows = []
         for w, lo, hi in zip(windows, bounds[:-1], bounds[1:], strict=True):
             parts = [get_feature_set(self.features).fn(w, sr)] if self.features else []
-            if self.layer is not None:
-                parts.append(pool(out[self.layer][lo:hi], self.pool))
+            parts += [pool(out[layer][lo:hi], self.pool) for layer in self.layers]
             if self.tags:
-                parts.append(pool(out["taggram"][lo:hi], self.pool))
+                tags = out["taggram"][lo:hi].astype(np.float64)
+                if self.tag_logits:
+                    tags = logit(tags)
+                parts.append(pool(tags, self.pool))
             rows.append(np.concatenate(parts))
         return np.asarray(rows, dtype=np.float64)
 
@@ -183,10 +214,8 @@ class MusicnnEmbedder:
 def make_embedder(backbone: str, **options: Any) -> Embedder:
     """An embedder for ``musicnn-msd``/``musicnn-mtt`` or a Hugging Face hub id or local path.
 
-    ``options`` are the embedder's keyword arguments (``layer``, ``pool``, ``tags``, ...);
-    ``None`` values take the embedder's defaults.
+    ``options`` are the embedder's keyword arguments (``layer``, ``pool``, ``tags``, ...).
     """
-    options = {k: v for k, v in options.items() if v is not None}
     try:
         if backbone in MUSICNN_BACKBONES:
             return MusicnnEmbedder(MUSICNN_BACKBONES[backbone], **options)
@@ -233,10 +262,10 @@ def load_embedding_data(
     The result trains any feature head with :func:`genrelab.training.train`; its front end
     (the card's) rebuilds the embedder, so the bundle classifies files unchanged.
     """
-    from genrelab.data import feature_columns, load_dataset
-    from genrelab.training import load_feature_data
+    from genrelab.data import load_dataset
+    from genrelab.training import load_feature_data, table_features
 
-    if feature_columns(load_dataset(spec)):
+    if table_features(load_dataset(spec)):
         raise DataError(f"{spec} is a feature table; embeddings need a dataset of audio files")
     embedder = make_embedder(backbone, **options)
     data = load_feature_data(
