@@ -53,7 +53,9 @@ def test_json_has_every_track_in_order_and_broken_files_as_errors(album, tiny_bu
 
 
 def test_table_lists_tracks_and_an_album_distribution(album, tiny_bundle, capsys, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "200")  # keep rich from folding file names
+    from genrelab.cli import common
+
+    monkeypatch.setattr(common.out, "width", 200)  # keep rich from folding file names
     code, out, _ = run(["classify", album, "-m", tiny_bundle, "--album"], capsys)
     assert code == 0
     assert "01-classical.wav" in out and "04-broken.ogg" not in out
