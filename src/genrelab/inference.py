@@ -44,6 +44,29 @@ class Classification:
         return asdict(self)
 
 
+def named_probabilities(labels: list[str], row: np.ndarray) -> dict[str, float]:
+    return {label: float(p) for label, p in zip(labels, row, strict=True)}
+
+
+def window_results(
+    labels: list[str], spans: list[tuple[float, float]], proba: np.ndarray
+) -> list[WindowResult]:
+    """The timeline: each window's span, winning genre, confidence and probabilities."""
+    out = []
+    for (start, end), row in zip(spans, proba, strict=True):
+        best = int(np.argmax(row))
+        out.append(
+            WindowResult(
+                round(start, 3),
+                round(end, 3),
+                labels[best],
+                float(row[best]),
+                named_probabilities(labels, row),
+            )
+        )
+    return out
+
+
 class Classifier:
     """A loaded bundle plus its front end, ready to classify files or signals."""
 
@@ -64,26 +87,6 @@ class Classifier:
     def _predict(self, windows: list[np.ndarray]) -> np.ndarray:
         return self.bundle.model.predict_proba(self.frontend(windows, self.sr))
 
-    def _window_results(
-        self, spans: list[tuple[float, float]], proba: np.ndarray
-    ) -> list[WindowResult]:
-        out = []
-        for (start, end), row in zip(spans, proba, strict=True):
-            best = int(np.argmax(row))
-            out.append(
-                WindowResult(
-                    round(start, 3),
-                    round(end, 3),
-                    self.labels[best],
-                    float(row[best]),
-                    self._named(row),
-                )
-            )
-        return out
-
-    def _named(self, row: np.ndarray) -> dict[str, float]:
-        return {label: float(p) for label, p in zip(self.labels, row, strict=True)}
-
     def _finish(
         self, path: str, spans: list[tuple[float, float]], proba: np.ndarray, method: str
     ) -> Classification:
@@ -92,8 +95,8 @@ class Classifier:
             path=path,
             genre=self.labels[best],
             confidence=confidence,
-            probabilities=self._named(mean),
-            windows=self._window_results(spans, proba),
+            probabilities=named_probabilities(self.labels, mean),
+            windows=window_results(self.labels, spans, proba),
             aggregate=method,
         )
 

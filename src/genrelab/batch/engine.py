@@ -24,7 +24,13 @@ from threadpoolctl import threadpool_limits
 
 from genrelab.aggregate import aggregate
 from genrelab.errors import AudioError, GenrelabError, ModelError
-from genrelab.inference import BATCH_WINDOWS, Classification, Classifier, WindowResult
+from genrelab.inference import (
+    BATCH_WINDOWS,
+    Classification,
+    Classifier,
+    named_probabilities,
+    window_results,
+)
 
 log = logging.getLogger(__name__)
 
@@ -219,8 +225,10 @@ class Engine:
             path=path,
             genre=self.labels[best],
             confidence=float(confidence),
-            probabilities=self._named(mean),
-            windows=[] if window_proba is None else self._windows(spans, window_proba),
+            probabilities=named_probabilities(self.labels, mean),
+            windows=[]
+            if window_proba is None
+            else window_results(self.labels, spans, window_proba),
             aggregate=method,
         ).to_dict()
         result["logits"] = log_probabilities(result["probabilities"])
@@ -236,21 +244,3 @@ class Engine:
         if self.spec.tags:
             result["tags"] = track_tags(path)
         return result
-
-    def _named(self, row: np.ndarray) -> dict[str, float]:
-        return {label: float(p) for label, p in zip(self.labels, row, strict=True)}
-
-    def _windows(self, spans: list[Span], proba: np.ndarray) -> list[WindowResult]:
-        out = []
-        for (start, end), row in zip(spans, proba, strict=True):
-            best = int(np.argmax(row))
-            out.append(
-                WindowResult(
-                    round(start, 3),
-                    round(end, 3),
-                    self.labels[best],
-                    float(row[best]),
-                    self._named(row),
-                )
-            )
-        return out
