@@ -2,7 +2,7 @@
 
 Engines, each measured in its own fresh process (so peak RSS is that engine's own):
 
-- ``fast``: the default bundle with genrelab's exact fast feature path (what ``classify`` runs);
+- ``fast``: the default bundle (57 features by the exact fast path + musicnn ONNX experts);
 - ``librosa``: the same bundle with straight librosa calls for the 57 features (the reference);
 - ``musicnn-onnx``: MSD musicnn tags through onnxruntime over 3 s patches;
 - ``ast-hf``: an AST-base-sized random transformer through the Hugging Face
@@ -26,7 +26,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
 
 from genrelab import synth
@@ -64,13 +63,14 @@ def engine(name: str):
     if name in ("fast", "librosa"):
         from genrelab.inference import Classifier
 
-        classifier = Classifier()
         if name == "librosa":
+            # The same bundle with the 57 features from straight librosa calls.
             from genrelab.features.reference import gtzan_features
+            from genrelab.features.sets import FeatureSet, get_feature_set, register_feature_set
 
-            classifier.frontend = lambda windows, sr: np.stack(
-                [gtzan_features(w, sr) for w in windows]
-            )
+            fast = get_feature_set("gtzan57")
+            register_feature_set(FeatureSet(fast.name, fast.names, gtzan_features), replace=True)
+        classifier = Classifier()
         return lambda path: classifier.classify_file(path).genre
     if name == "musicnn-onnx":
         from genrelab.audio import load
