@@ -13,6 +13,21 @@ from genrelab import synth
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile the numba kernels once, in this process, before any xdist worker starts.
+
+    Several fresh processes compiling the same cached kernels at once (librosa's and ours,
+    ``cache=True``) can leave a corrupt on-disk cache that crashes every later process.
+    """
+    if hasattr(config, "workerinput"):
+        return
+    from genrelab.features import fast, reference
+
+    y = synth.song(3.0, style="rock", seed=0)
+    fast.gtzan_features(y, 22050)
+    reference.gtzan_features(y, 22050)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """``../shared/data``; tests that use it skip cleanly where it is absent."""
