@@ -36,6 +36,44 @@ class FeatureData:
     errors: list[tuple[str, str]] = field(default_factory=list)
 
 
+@dataclass
+class AudioData:
+    """Decoded tracks with their label, group and split, at one sample rate (for models that
+    train on audio windows)."""
+
+    tracks: pd.DataFrame  # path, label, group, split
+    audio: list[np.ndarray]
+    sr: int
+    source: str
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+    def part(self, split: str, min_samples: int = 0) -> tuple[list[np.ndarray], np.ndarray]:
+        """Audio and labels of one split's tracks that are at least ``min_samples`` long."""
+        long_enough = np.array([a.size >= min_samples for a in self.audio])
+        keep = (self.tracks["split"] == split).to_numpy() & long_enough
+        audio = [a for a, k in zip(self.audio, keep, strict=True) if k]
+        return audio, self.tracks.loc[keep, "label"].to_numpy(str)
+
+
+def decode_tracks(df: pd.DataFrame, source: str, sr: int = 22050) -> AudioData:
+    """Decode every track of a dataset table once; undecodable files are recorded, not fatal."""
+    from genrelab.audio import load
+    from genrelab.errors import AudioError
+
+    audio, kept, errors = [], [], []
+    for i, path in enumerate(df["path"]):
+        try:
+            audio.append(load(path, sr=sr)[0])
+            kept.append(i)
+        except AudioError as err:
+            errors.append((str(path), str(err)))
+    if not kept:
+        raise DataError(f"{source}: no file could be decoded ({len(errors)} errors)")
+    tracks = df.iloc[kept][["path", "label", "group", "split"]].reset_index(drop=True)
+    tracks["group"] = tracks["group"].astype(str)
+    return AudioData(tracks, audio, sr, str(source), errors)
+
+
 def table_features(df: pd.DataFrame) -> list[str]:
     """The feature columns of a precomputed feature table; empty for an audio dataset."""
     from genrelab.data import feature_columns

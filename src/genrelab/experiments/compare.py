@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from genrelab.errors import DataError
+from genrelab.training import AudioData
 
 _KFOLD = re.compile(r"kfold(?P<rows>-rows)?-(?P<k>\d+)")
 _RANDOM_ROWS = re.compile(r"random-rows-(?P<parts>\d+-\d+(?:-\d+)?)")
@@ -274,43 +275,19 @@ def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
     return {k: metrics[k] for k in ("n", "accuracy", "balanced_accuracy", "macro_f1")}
 
 
-@dataclass
-class AudioTracks:
-    """Decoded tracks for models that train on audio windows (the neural families)."""
-
-    tracks: pd.DataFrame
-    audio: list[np.ndarray]
-    sr: int
-    source: str
-    errors: list[tuple[str, str]] = field(default_factory=list)
-
-
-def load_audio_tracks(spec: str, sr: int = 22050) -> AudioTracks:
+def load_audio_tracks(spec: str, sr: int = 22050) -> AudioData:
     """Decode every track of an audio dataset once, keeping its group, label and split."""
-    from genrelab.audio import load
     from genrelab.data import load_dataset
-    from genrelab.errors import AudioError
-    from genrelab.training import table_features
+    from genrelab.training import decode_tracks, table_features
 
     df = load_dataset(spec)
     if table_features(df):
         raise DataError(f"{spec} is a feature table; models reading audio need audio files")
-    audio, kept, errors = [], [], []
-    for i, path in enumerate(df["path"]):
-        try:
-            audio.append(load(path, sr=sr)[0])
-            kept.append(i)
-        except AudioError as err:
-            errors.append((str(path), str(err)))
-    if not kept:
-        raise DataError(f"{spec}: no file could be decoded ({len(errors)} errors)")
-    tracks = df.iloc[kept][["path", "label", "group", "split"]].reset_index(drop=True)
-    tracks["group"] = tracks["group"].astype(str)
-    return AudioTracks(tracks, audio, sr, str(spec), errors)
+    return decode_tracks(df, spec, sr)
 
 
 def run_audio_model(
-    data: AudioTracks,
+    data: AudioData,
     model: str,
     params: dict[str, Any],
     run: Run,
@@ -320,7 +297,7 @@ def run_audio_model(
     """Train a neural model on the run's ``train`` tracks (``valid`` per epoch), score ``part``."""
     from genrelab.evaluation.metrics import classification_metrics
     from genrelab.inference import Classifier
-    from genrelab.neural.training import AudioData, train_on_audio
+    from genrelab.neural.training import train_on_audio
 
     if not (run.mask("train").any() and run.mask(part).any()):
         raise DataError(f"{run.name} of the protocol leaves no {part} or no train tracks")
@@ -399,7 +376,7 @@ class Inputs:
         self.window_s, self.hop_s, self.audio_window_s = window_s, hop_s, audio_window_s
         self.cache_dir, self.n_jobs = cache_dir, n_jobs
         self._features: Any = None
-        self._audio: AudioTracks | None = None
+        self._audio: AudioData | None = None
 
     @property
     def features(self) -> Any:
@@ -417,7 +394,7 @@ class Inputs:
         return self._features
 
     @property
-    def audio(self) -> AudioTracks:
+    def audio(self) -> AudioData:
         if self._audio is None:
             self._audio = load_audio_tracks(self.spec)
         return self._audio

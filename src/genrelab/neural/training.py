@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,9 @@ import numpy as np
 import pandas as pd
 
 from genrelab.augment import Augmentation
-from genrelab.errors import AudioError, DataError
+from genrelab.errors import DataError
 from genrelab.models.bundle import Bundle, ModelCard
+from genrelab.training import AudioData, decode_tracks
 
 #: Windows per training track used to fit the input standardisation.
 STATS_WINDOWS_PER_TRACK = 4
@@ -28,27 +28,8 @@ STATS_WINDOWS_PER_TRACK = 4
 MIN_AUDIO_S = 3.0
 
 
-@dataclass
-class AudioData:
-    """Decoded tracks with their label and split, at one sample rate."""
-
-    tracks: pd.DataFrame  # path, label, group, split
-    audio: list[np.ndarray]
-    sr: int
-    source: str
-    errors: list[tuple[str, str]] = field(default_factory=list)
-
-    def part(self, split: str, min_samples: int = 0) -> tuple[list[np.ndarray], np.ndarray]:
-        """Audio and labels of one split's tracks that are at least ``min_samples`` long."""
-        long_enough = np.array([a.size >= min_samples for a in self.audio])
-        keep = (self.tracks["split"] == split).to_numpy() & long_enough
-        audio = [a for a, k in zip(self.audio, keep, strict=True) if k]
-        return audio, self.tracks.loc[keep, "label"].to_numpy(str)
-
-
 def load_audio_data(spec: str, protocol: str, seed: int, sr: int = 22050) -> AudioData:
     """Load a dataset spec, assign a single-split protocol, decode every track once."""
-    from genrelab.audio import load
     from genrelab.data import apply_split, load_dataset
 
     df = load_dataset(spec)
@@ -57,18 +38,7 @@ def load_audio_data(spec: str, protocol: str, seed: int, sr: int = 22050) -> Aud
     if protocol.startswith("kfold"):
         raise DataError("neural models train with a single split (e.g. random-80-10-10)")
     df = apply_split(df, protocol, seed=seed)
-    df = df[df["split"] != ""].reset_index(drop=True)
-    audio, kept, errors = [], [], []
-    for i, path in enumerate(df["path"]):
-        try:
-            audio.append(load(path, sr=sr)[0])
-            kept.append(i)
-        except AudioError as err:
-            errors.append((str(path), str(err)))
-    if not kept:
-        raise DataError(f"{spec}: no file could be decoded ({len(errors)} errors)")
-    tracks = df.loc[kept, ["path", "label", "group", "split"]].reset_index(drop=True)
-    return AudioData(tracks, audio, sr, str(spec), errors)
+    return decode_tracks(df[df["split"] != ""].reset_index(drop=True), spec, sr)
 
 
 def window_inputs(classifier: Any, y: np.ndarray) -> np.ndarray:
