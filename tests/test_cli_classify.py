@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 
 import mutagen
@@ -127,3 +128,38 @@ def test_ray_without_ray_installed_says_what_to_install(album, tiny_bundle, monk
     code, _, err = run(["classify", album, "-m", tiny_bundle, "--ray"], capsys)
     assert code == 2
     assert "pip install 'genrelab[ray]'" in err
+
+
+#: What the default classify path must not import: each costs from 0.2 s to seconds per process.
+HEAVY = (
+    "librosa",
+    "scipy.signal",
+    "scipy.stats",
+    "sklearn",
+    "xgboost",
+    "pandas",
+    "joblib",
+    "torch",
+    "transformers",
+    "gradio",
+)
+
+
+def test_default_classify_imports_none_of_the_heavy_libraries(tmp_path):
+    clip = tmp_path / "song.wav"
+    sf.write(clip, synth.song(8.0, style="rock", seed=3), 22050)
+    code = (
+        "import json, sys\n"
+        "from genrelab.cli import main\n"
+        f"try:\n    main(['classify', '--json', {str(clip)!r}])\n"
+        "except SystemExit as done:\n    assert done.code in (0, None), done.code\n"
+        f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    *document, imported = result.stdout.strip().splitlines()
+    assert json.loads(imported) == []
+    (track,) = json.loads("\n".join(document))
+    assert track["genre"] in track["probabilities"]
+    if tagging_available():  # tags come from the model's own musicnn pass
+        assert len(track["tags"]) == 5 and all(0 < score < 1 for _, score in track["tags"])

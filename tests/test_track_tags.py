@@ -7,6 +7,7 @@ import numpy as np
 from genrelab import synth
 from genrelab.audio import load
 from genrelab.batch import engine
+from genrelab.pretrained.musicnn_onnx import tag_names
 
 
 def test_excerpts_that_tile_the_track_give_the_whole_tracks_tags(write_wav):
@@ -24,3 +25,31 @@ def test_long_tracks_are_tagged_from_a_bounded_number_of_excerpts(write_wav, mon
     y, _ = load(path, sr=16000)
     excerpt_starts = np.linspace(0, y.size - 48000, engine.TAG_EXCERPTS).round().astype(int)
     assert excerpt_starts[-1] + 48000 == y.size  # the last excerpt ends with the track
+
+
+def _no_second_pass(*args, **kwargs):
+    raise AssertionError("the track was tagged by a second network pass")
+
+
+def test_the_default_model_tags_tracks_from_its_own_musicnn_rows(write_wav, monkeypatch):
+    path = write_wav("song.wav", synth.song(40.0, style="disco", seed=5))
+    monkeypatch.setattr(engine, "track_tags", _no_second_pass)
+    runner = engine.EngineSpec(tags=True).build()
+    result = runner.classify(path)
+    frontend = runner.members[0].frontend
+    windows = [w for _, w in runner.windowing[0].windows(path, "mean")]
+    assert len(windows) == 2  # 30 s, then the 10 s tail's end-aligned window
+    rows = frontend(windows, runner.members[0].sr)
+    # Mean over windows of each window's mean tag log-odds, back to probabilities.
+    names = tag_names("MSD_musicnn")
+    first = frontend.names().index(f"tag_logit:{names[0]}.mean")
+    scores = 1 / (1 + np.exp(-rows[:, first : first + len(names)].mean(axis=0)))
+    best = np.argsort(-scores, kind="stable")[:5]
+    assert [t for t, _ in result["tags"]] == [names[i] for i in best]
+    np.testing.assert_allclose([s for _, s in result["tags"]], scores[best], rtol=1e-12)
+
+
+def test_a_model_without_musicnn_rows_tags_from_streamed_excerpts(write_wav, tiny_bundle):
+    path = write_wav("song.wav", synth.song(6.0, style="rock", seed=6))
+    result = engine.EngineSpec((str(tiny_bundle),), tags=True).build().classify(path)
+    assert result["tags"] == engine.track_tags(path)

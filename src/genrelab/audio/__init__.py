@@ -1,6 +1,6 @@
 """Audio input: decode any common format to float32, stream long files, cut analysis windows."""
 
-from genrelab.audio.io import AudioInfo, info, load, require_duration, stream
+from genrelab.audio.io import AUDIO_EXTENSIONS, AudioInfo, info, load, require_duration, stream
 from genrelab.audio.windows import (
     Window,
     fixed_windows,
@@ -10,6 +10,7 @@ from genrelab.audio.windows import (
 )
 
 __all__ = [
+    "AUDIO_EXTENSIONS",
     "AudioInfo",
     "Window",
     "fixed_windows",

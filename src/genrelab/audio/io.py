@@ -24,6 +24,11 @@ from genrelab.errors import AudioError
 
 PathLike = str | os.PathLike[str]
 
+#: File name extensions taken for audio when scanning folders.
+AUDIO_EXTENSIONS = frozenset(
+    {".wav", ".flac", ".ogg", ".opus", ".mp3", ".au", ".snd", ".aiff", ".aif", ".m4a", ".aac"}
+)
+
 #: Decoding block used by :func:`load` and by default in :func:`stream`.
 BLOCK_SECONDS = 60.0
 

@@ -218,19 +218,31 @@ class Engine:
             proba = self.members[member].bundle.model.predict_proba(inputs)
         return np.asarray(proba, dtype=np.float64)[:, self._columns[member]]
 
-    def member_proba(self, member: int, path: str | Path) -> tuple[list[Span], np.ndarray]:
-        """Stream one member over a file, ``BATCH_WINDOWS`` windows at a time."""
+    def member_proba(
+        self, member: int, path: str | Path, keep_inputs: list[np.ndarray] | None = None
+    ) -> tuple[list[Span], np.ndarray]:
+        """Stream one member over a file, ``BATCH_WINDOWS`` windows at a time.
+
+        ``keep_inputs`` collects the front end's rows (for tags read from them).
+        """
         spans: list[Span] = []
         rows: list[np.ndarray] = []
         batch: list[np.ndarray] = []
+
+        def flush() -> None:
+            inputs = self.features(member, batch)
+            if keep_inputs is not None:
+                keep_inputs.append(inputs)
+            rows.append(self.predict(member, inputs))
+            batch.clear()
+
         for span, samples in self.windowing[member].windows(path, self.spec.aggregate):
             spans.append(span)
             batch.append(samples)
             if len(batch) == BATCH_WINDOWS:
-                rows.append(self.predict(member, self.features(member, batch)))
-                batch = []
+                flush()
         if batch:
-            rows.append(self.predict(member, self.features(member, batch)))
+            flush()
         if not rows:
             raise AudioError(f"{path}: no audio could be decoded")
         return spans, np.concatenate(rows)
@@ -263,11 +275,26 @@ class Engine:
 
     def classify(self, path: str | Path) -> dict[str, Any]:
         """A result dict, or ``{"path", "error"}``: one bad file never ends a batch."""
+        tagger = self._tagging_member() if self.spec.tags else None
+        inputs: list[np.ndarray] = []
         try:
-            parts = [self.member_proba(m, path) for m in range(len(self.members))]
+            parts = [
+                self.member_proba(m, path, inputs if m == tagger else None)
+                for m in range(len(self.members))
+            ]
             result = self.combine(str(path), parts)
         except Exception as err:
             return error_result(path, err)
         if self.spec.tags:
-            result["tags"] = track_tags(path)
+            tags = None
+            if tagger is not None:
+                tags = self.members[tagger].frontend.track_tags(np.concatenate(inputs))
+            result["tags"] = track_tags(path) if tags is None else [[t, float(p)] for t, p in tags]
         return result
+
+    def _tagging_member(self) -> int | None:
+        """A member whose front end already runs the musicnn tagger (tags then cost nothing)."""
+        for i, member in enumerate(self.members):
+            if callable(getattr(member.frontend, "track_tags", None)):
+                return i
+        return None

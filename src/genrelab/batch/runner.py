@@ -1,19 +1,22 @@
 """Run an :class:`EngineSpec` over many files: in this process, in worker processes, or on Ray.
 
-Decoding and feature extraction are CPU-bound Python/numpy, so parallelism uses processes
-(each loads the bundles once) rather than threads. Results arrive in completion order, are
+In one process, the windows of each file already run side by side in threads
+(:mod:`genrelab.parallel`); ``workers`` adds processes that each take whole files (and load
+the bundles once), sharing the threads between them. Results arrive in completion order, are
 journalled one by one, and come back in input order at the end.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
+from genrelab import parallel
 from genrelab.batch.engine import Engine, EngineSpec
 from genrelab.batch.writers import Journal, check_output, journal_path, path_key, write_table
 from genrelab.errors import GenrelabError
@@ -51,9 +54,10 @@ def iter_results(
         yield from _iter_pool(spec, files, workers)
 
 
-def _init_worker(spec: EngineSpec) -> None:
-    """Load the bundles once per process."""
+def _init_worker(spec: EngineSpec, threads: int) -> None:
+    """Load the bundles once per process; the processes share the cores between them."""
     global _worker_engine
+    os.environ.setdefault(parallel.ENV, str(threads))
     _worker_engine = spec.build()
 
 
@@ -65,12 +69,16 @@ def _classify_in_worker(path: str) -> Result:
 def _iter_pool(
     spec: EngineSpec, files: Sequence[str | Path], workers: int
 ) -> Iterator[tuple[int, Result]]:
+    from genrelab.features._hpss import compile_kernels
+
+    compile_kernels()  # once here, not in every fresh worker at the same moment
+    workers = min(workers, len(files))
     # spawn: forking a process that already runs OpenMP/BLAS threads can deadlock.
     pool = ProcessPoolExecutor(
-        max_workers=min(workers, len(files)),
+        max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker,
-        initargs=(spec,),
+        initargs=(spec, max(1, parallel.thread_count() // workers)),
     )
     pending: dict[Future[Result], int] = {}
     todo = iter(enumerate(files))

@@ -30,7 +30,7 @@ class Aggregate(StrEnum):
 
 def collect_audio(paths: list[Path], recursive: bool) -> list[Path]:
     """Expand folders into their audio files (sorted); a missing path is a usage error."""
-    from genrelab.data.datasets import AUDIO_EXTENSIONS
+    from genrelab.audio import AUDIO_EXTENSIONS
 
     files: list[Path] = []
     for path in paths:

@@ -22,18 +22,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from genrelab.audio.io import AUDIO_EXTENSIONS
 from genrelab.data.splits import SPLITS, gtzan_filtered_ids
 from genrelab.errors import DataError
-from genrelab.features.reference import GTZAN_FEATURE_NAMES
+from genrelab.features.columns import GTZAN_FEATURE_NAMES
 
 #: The columns every loader returns first, in this order.
 COLUMNS: tuple[str, ...] = ("path", "label", "group", "split")
 
 #: File name extensions treated as audio (lower case).
-AUDIO_EXTENSIONS = frozenset(
-    {".wav", ".flac", ".ogg", ".opus", ".mp3", ".au", ".snd", ".aiff", ".aif", ".m4a", ".aac"}
-)
-
 GTZAN_GENRES: tuple[str, ...] = (
     "blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop", "reggae", "rock",
 )  # fmt: skip

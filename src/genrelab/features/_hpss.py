@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import librosa
 import numba
 import numpy as np
+
+from genrelab.features import dsp
 
 #: Rows of the input filtered together: their sorted windows stay in L1 cache.
 _LANES = 128
@@ -125,6 +126,16 @@ _masked_parts = _jit(_masked_parts_impl)
 _overlap_add = _jit(_overlap_add_impl)
 
 
+def compile_kernels() -> None:
+    """Compile (or load from numba's cache) every kernel here, now.
+
+    Call it once before starting worker processes: several fresh processes compiling the
+    same ``cache=True`` kernels at the same moment can corrupt numba's on-disk cache.
+    """
+    spectrum = np.abs(np.random.default_rng(0).normal(size=(5, 4))).astype(np.float32)
+    hpss_signals(spectrum.astype(np.complex64), spectrum, 1536, n_fft=8, hop_length=2, kernel=3)
+
+
 def median_filter(x: np.ndarray, size: int, axis: int) -> np.ndarray:
     """``scipy.ndimage.median_filter`` of 2-D ``x`` over ``size`` taps along ``axis`` only.
 
@@ -153,8 +164,7 @@ def hpss_signals(
     harm = median_filter(mag, kernel, axis=1)
     perc = median_filter(mag, kernel, axis=0)
     n_bins, n_frames = mag.shape
-    fft = librosa.core.fft.get_fftlib()
-    window = librosa.filters.get_window("hann", n_fft, fftbins=True)
+    window = dsp.hann(n_fft)
     padded = np.zeros((2, n_fft + hop_length * (n_frames - 1)), dtype=np.float32)
     parts = np.empty((2, _FRAMES, n_bins, 2), dtype=np.float32)
     # Frames as rows, so that the FFTs run over contiguous memory.
@@ -163,16 +173,14 @@ def hpss_signals(
         rows = slice(start, min(start + _FRAMES, n_frames))
         block = parts[:, : rows.stop - start]
         _masked_parts(stft_t[rows], mag_t[rows], harm_t[rows], perc_t[rows], block)
-        frames = fft.irfft(block.view(np.complex64)[..., 0], n=n_fft, axis=-1)
+        frames = np.fft.irfft(block.view(np.complex64)[..., 0], n=n_fft, axis=-1)
         for part in range(2):
             _overlap_add(padded[part], frames[part], window, start, hop_length)
     # istft without `length` keeps hop * (n_frames - 1) samples after n_fft // 2 of padding,
     # divided by the window's summed square where that is not ~0; fix_length then pads/cuts.
     keep = min(size, hop_length * (n_frames - 1))
-    norm = librosa.filters.window_sumsquare(
-        window="hann", n_frames=n_frames, n_fft=n_fft, hop_length=hop_length, dtype=np.float32
-    )[n_fft // 2 : n_fft // 2 + keep]
+    norm = dsp.window_sumsquare(n_frames, n_fft, hop_length)[n_fft // 2 : n_fft // 2 + keep]
     out = np.zeros((2, size), dtype=np.float32)
     out[:, :keep] = padded[:, n_fft // 2 : n_fft // 2 + keep]
-    np.divide(out[:, :keep], norm, out=out[:, :keep], where=norm > librosa.util.tiny(norm))
+    np.divide(out[:, :keep], norm, out=out[:, :keep], where=norm > dsp.tiny(norm.dtype))
     return out

@@ -15,7 +15,9 @@ from collections.abc import Callable, Sequence
 import librosa
 import numpy as np
 
-from genrelab.features.reference import PAD_MODE
+from genrelab.features.columns import GTZAN_FEATURE_NAMES, PAD_MODE
+from genrelab.features.fast import gtzan_features
+from genrelab.features.sets import FeatureSet, register_feature_set
 
 N_FFT = 2048
 HOP_LENGTH = 512
@@ -218,3 +220,20 @@ def extended_features(y: np.ndarray, sr: int) -> np.ndarray:
     return np.concatenate(
         [fn(y, sr, **shared.get(group, {})) for group, (_, fn) in EXTENDED_GROUPS.items()]
     )
+
+
+def _gtzan57_and_extended(y: np.ndarray, sr: int) -> np.ndarray:
+    return np.concatenate([gtzan_features(y, sr), extended_features(y, sr)])
+
+
+register_feature_set(
+    FeatureSet(
+        name="extended",
+        names=GTZAN_FEATURE_NAMES + EXTENDED_FEATURE_NAMES,
+        fn=_gtzan57_and_extended,
+        description=(
+            "gtzan57 plus spectral contrast and flatness, CQT and CENS chroma, tonnetz, "
+            "onset strength, and MFCC shape and delta statistics."
+        ),
+    )
+)

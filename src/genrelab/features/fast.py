@@ -1,21 +1,23 @@
-"""The 57 GTZAN features of :mod:`genrelab.features.reference`, ~10x faster, same values.
+"""The 57 GTZAN features of :mod:`genrelab.features.reference`, ~10x faster, without librosa.
 
 The reference makes straight librosa calls, each computing its own STFT, and its HPSS runs
-scipy's N-d median filter (~90% of its time). Here the same librosa arithmetic runs on the
-same arrays, with the repeated and unused work left out:
+scipy's N-d median filter (~90% of its time). Here the same arithmetic runs on the same
+arrays (librosa's building blocks re-expressed in NumPy by :mod:`.dsp`, which also keeps
+librosa's ~1.5 s import out of ``genrelab classify``), with the repeated and unused work
+left out:
 
-- one reflect-padded STFT feeds chroma, spectral shape, HPSS and MFCC (passed as ``S=``);
+- one reflect-padded STFT feeds chroma, spectral shape, HPSS and MFCC;
 - the beat tracker's onset STFT uses librosa's default constant padding, so it differs from
   that one only in the few frames that reach into the padding: only those are recomputed;
 - HPSS uses an exact running median and a fused inverse STFT (:mod:`._hpss`);
 - the tuning estimate behind chroma only looks at the bins piptrack can pick (150-4000 Hz);
 - zero crossings are counted once per sample instead of once per overlapping frame;
-- the tempo is ``librosa.feature.tempo`` of the onset envelope, which is what ``beat_track``
-  returns before the dynamic programme that places beats (unused here). Not importing
-  ``librosa.beat`` also saves ~2 s of numba compilation in every fresh process.
+- the tempo is the tempo of the onset envelope, which is what ``beat_track`` returns before
+  the dynamic programme that places beats (unused here).
 
-The tests check that the 57 values equal the reference's bit for bit on the 30 dev clips and
-on synthetic edge cases (silence, clipping, odd and short lengths, 16 and 44.1 kHz). One
+The tests check that the 57 values equal the reference's on the 30 dev clips and on
+synthetic edge cases (silence, clipping, odd and short lengths, 16 and 44.1 kHz): bit for bit
+except the MFCCs, whose DCT differs by about one float32 rounding (:mod:`.dsp`). One
 deliberate difference: for a signal of two or three STFT frames (512 to 1535 samples at the
 default hop) scipy's median filter can read past the array, so the reference's harmony and
 perceptr features come out NaN or arbitrary; here they are the correct medians.
@@ -23,14 +25,13 @@ perceptr features come out NaN or arbitrary; here they are the correct medians.
 
 from __future__ import annotations
 
-import librosa
 import numpy as np
-from librosa.core.pitch import _parabolic_interpolation
 
 from genrelab.audio import fixed_windows
 from genrelab.errors import AudioError
+from genrelab.features import dsp
 from genrelab.features._hpss import hpss_signals
-from genrelab.features.reference import PAD_MODE
+from genrelab.features.columns import PAD_MODE
 
 #: ``beat_track`` calls ``onset_strength`` with librosa's default STFT size, whatever the
 #: ``n_fft`` of the other features.
@@ -51,7 +52,7 @@ def spectrogram(
     y: np.ndarray, *, n_fft: int, hop_length: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The reflect-padded STFT that each librosa call of the reference makes, its abs and power."""
-    stft = librosa.stft(y, n_fft=n_fft, hop_length=hop_length, pad_mode=PAD_MODE)
+    stft = dsp.stft(y, n_fft=n_fft, hop_length=hop_length, pad_mode=PAD_MODE)
     mag = np.abs(stft)
     return stft, mag, mag**2
 
@@ -64,15 +65,15 @@ def estimate_tuning(power: np.ndarray, sr: float, n_fft: int) -> float:
     the band plus one bin per side gives the same peaks, and the median and histogram that
     follow do not depend on the order the peaks come in.
     """
-    freqs = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
+    freqs = dsp.fft_frequencies(sr, n_fft)
     band = np.flatnonzero((freqs >= _PIP_FMIN) & (freqs < min(_PIP_FMAX, float(sr) / 2)))
     if band.size == 0:
         return 0.0
     lo = band[0] - 1
     sub = power[lo : band[-1] + 2]
     ref = _PIP_THRESHOLD * np.max(power, axis=0, keepdims=True)
-    peaks = librosa.util.localmax(sub * (sub > ref), axis=0)[1:-1]
-    shift = _parabolic_interpolation(sub, axis=0)[1:-1]
+    peaks = dsp.localmax_interior(sub * (sub > ref))
+    shift = dsp.parabolic_shift_interior(sub)
     dskew = 0.5 * np.gradient(sub, axis=0)[1:-1] * shift
     rows, cols = np.nonzero(peaks)
     # piptrack writes these into float32 arrays (zeros_like of the spectrogram).
@@ -80,13 +81,13 @@ def estimate_tuning(power: np.ndarray, sr: float, n_fft: int) -> float:
     mag = sub[1:-1][rows, cols] + dskew[rows, cols]
     keep = pitch > 0
     threshold = np.median(mag[keep]) if keep.any() else 0.0
-    return librosa.pitch_tuning(pitch[(mag >= threshold) & keep], bins_per_octave=12)
+    return dsp.pitch_tuning(pitch[(mag >= threshold) & keep])
 
 
 def chroma(power: np.ndarray, sr: float, n_fft: int) -> np.ndarray:
     """``chroma_stft`` of the reference, from the shared power spectrogram."""
-    tuning = estimate_tuning(power, sr, n_fft)
-    return librosa.feature.chroma_stft(S=power, sr=sr, n_fft=n_fft, tuning=tuning)
+    filters = dsp.chroma_filters(sr, n_fft, estimate_tuning(power, sr, n_fft))
+    return dsp.normalize(np.einsum("cf,...ft->...ct", filters, power, optimize=True), np.inf)
 
 
 def spectral_shape(
@@ -98,13 +99,11 @@ def spectral_shape(
     Rolloff is the first bin whose cumulative energy reaches 85%: ``argmax`` finds it, where
     librosa masks the others with NaN and takes ``nanmin``.
     """
-    freq = librosa.fft_frequencies(sr=sr, n_fft=n_fft)
-    normed = librosa.util.normalize(mag, norm=1, axis=0)
+    freq = dsp.fft_frequencies(sr, n_fft)
+    normed = dsp.normalize(mag, 1)
     # The line of librosa's spectral_centroid, on the shared normalised spectrogram.
     centroid = np.sum(freq[:, np.newaxis] * normed, axis=0, keepdims=True)
-    bandwidth = librosa.feature.spectral_bandwidth(
-        S=normed, sr=sr, n_fft=n_fft, centroid=centroid, norm=False
-    )
+    bandwidth = dsp.spectral_bandwidth(normed, freq, centroid)
     # numpy's cumsum scans one column at a time; adding whole rows makes the same sums, in
     # the same order, several times faster.
     total = np.empty(mag.shape, dtype=mag.dtype)
@@ -139,13 +138,13 @@ def _constant_padded_power(y: np.ndarray, power: np.ndarray, hop_length: int) ->
     """
     excerpt = 2 * BEAT_N_FFT
     if y.size < 2 * excerpt:
-        return np.abs(librosa.stft(y, n_fft=BEAT_N_FFT, hop_length=hop_length)) ** 2
+        return np.abs(dsp.stft(y, n_fft=BEAT_N_FFT, hop_length=hop_length)) ** 2
     edge = -(-(BEAT_N_FFT // 2) // hop_length)
     out = power.copy()
-    head = librosa.stft(y[:excerpt], n_fft=BEAT_N_FFT, hop_length=hop_length)[:, :edge]
+    head = dsp.stft(y[:excerpt], n_fft=BEAT_N_FFT, hop_length=hop_length)[:, :edge]
     out[:, :edge] = np.abs(head) ** 2
     start = (y.size - excerpt) // hop_length * hop_length
-    tail = librosa.stft(y[start:], n_fft=BEAT_N_FFT, hop_length=hop_length)[:, -edge:]
+    tail = dsp.stft(y[start:], n_fft=BEAT_N_FFT, hop_length=hop_length)[:, -edge:]
     out[:, -edge:] = np.abs(tail) ** 2
     return out
 
@@ -157,22 +156,19 @@ def tempo(y: np.ndarray, sr: float, power: np.ndarray | None, *, hop_length: int
     other features use another STFT size.
     """
     if power is None:
-        power = np.abs(librosa.stft(y, n_fft=BEAT_N_FFT, hop_length=hop_length)) ** 2
+        power = np.abs(dsp.stft(y, n_fft=BEAT_N_FFT, hop_length=hop_length)) ** 2
     else:
         power = _constant_padded_power(y, power, hop_length)
-    mel = librosa.feature.melspectrogram(S=power, sr=sr, n_fft=BEAT_N_FFT, fmax=0.5 * sr)
-    envelope = librosa.onset.onset_strength(
-        S=librosa.power_to_db(mel), sr=sr, hop_length=hop_length, aggregate=np.median
-    )
+    mel = dsp.melspectrogram(power, sr, BEAT_N_FFT, fmax=0.5 * sr)
+    envelope = dsp.onset_strength(dsp.power_to_db(mel), n_fft=BEAT_N_FFT, hop_length=hop_length)
     if not envelope.any():  # beat_track's answer for an envelope without onsets
         return 0.0
-    return float(librosa.feature.tempo(onset_envelope=envelope, sr=sr, hop_length=hop_length)[0])
+    return dsp.tempo(envelope, sr, hop_length=hop_length)
 
 
 def mfcc(power: np.ndarray, sr: float, n_fft: int) -> np.ndarray:
     """The reference's 20 MFCCs, from the shared power spectrogram."""
-    mel = librosa.feature.melspectrogram(S=power, sr=sr, n_fft=n_fft)
-    return librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=_N_MFCC)
+    return dsp.mfcc(dsp.power_to_db(dsp.melspectrogram(power, sr, n_fft)), _N_MFCC)
 
 
 def _check_signal(y: np.ndarray) -> np.ndarray:
@@ -196,9 +192,7 @@ def gtzan_features(
     y = _check_signal(y)
     stft, mag, power = spectrogram(y, n_fft=n_fft, hop_length=hop_length)
     out = _mean_var(chroma(power, sr, n_fft))
-    out += _mean_var(
-        librosa.feature.rms(y=y, frame_length=n_fft, hop_length=hop_length, pad_mode=PAD_MODE)
-    )
+    out += _mean_var(dsp.rms(y, frame_length=n_fft, hop_length=hop_length, pad_mode=PAD_MODE))
     for shape in spectral_shape(mag, sr, n_fft):
         out += _mean_var(shape)
     out += _mean_var(zero_crossing_rate(y, frame_length=n_fft, hop_length=hop_length))

@@ -59,12 +59,13 @@ def build_frontend(spec: dict[str, Any]) -> Frontend:
 
 @register_frontend("features")
 def feature_frontend(feature_set: str = "gtzan57") -> Frontend:
-    """Handcrafted feature vectors, one per window."""
+    """Handcrafted feature vectors, one per window (windows side by side in threads)."""
+    from genrelab import parallel
     from genrelab.features.sets import get_feature_set
 
     fs = get_feature_set(feature_set)
 
     def compute(windows: Sequence[np.ndarray], sr: int) -> np.ndarray:
-        return np.stack([fs.fn(w, sr) for w in windows])
+        return np.stack([f.result() for f in parallel.starmap(fs.fn, ((w, sr) for w in windows))])
 
     return compute

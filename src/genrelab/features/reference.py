@@ -1,8 +1,7 @@
 """The 57 GTZAN features of the Kaggle table, computed with straight librosa calls.
 
 This is the slow, obviously-correct definition that every faster path is checked against.
-The Kaggle table was made with librosa's old STFT default ``pad_mode='reflect'``; librosa
-0.10 switched to ``'constant'``, so we pass ``'reflect'`` everywhere to match it.
+Every STFT passes ``pad_mode=PAD_MODE`` (``'reflect'``, as the table's old librosa did).
 """
 
 from __future__ import annotations
@@ -10,25 +9,9 @@ from __future__ import annotations
 import librosa
 import numpy as np
 
-PAD_MODE = "reflect"
+from genrelab.features.columns import GTZAN_FEATURE_NAMES, PAD_MODE
 
-_SPECTRAL = [
-    "chroma_stft",
-    "rms",
-    "spectral_centroid",
-    "spectral_bandwidth",
-    "rolloff",
-    "zero_crossing_rate",
-    "harmony",
-    "perceptr",
-]
-
-#: Column names of the Kaggle ``features_30_sec.csv`` table, in its order.
-GTZAN_FEATURE_NAMES: tuple[str, ...] = (
-    *(f"{base}_{stat}" for base in _SPECTRAL for stat in ("mean", "var")),
-    "tempo",
-    *(f"mfcc{i}_{stat}" for i in range(1, 21) for stat in ("mean", "var")),
-)
+__all__ = ["GTZAN_FEATURE_NAMES", "PAD_MODE", "gtzan_features", "hpss_signals"]
 
 
 def _mean_var(x: np.ndarray) -> list[float]:

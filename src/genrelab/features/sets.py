@@ -6,6 +6,7 @@ values change for the same audio.
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,9 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from genrelab.errors import ModelError
-from genrelab.features.extended import EXTENDED_FEATURE_NAMES, extended_features
+from genrelab.features.columns import GTZAN_FEATURE_NAMES
 from genrelab.features.fast import gtzan_features as _gtzan57
-from genrelab.features.reference import GTZAN_FEATURE_NAMES
 
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
@@ -39,11 +39,10 @@ class FeatureSet:
             raise ModelError(f"feature set {self.name!r} needs unique, non-empty feature names")
 
 
-def _extended(y: np.ndarray, sr: int) -> np.ndarray:
-    return np.concatenate([_gtzan57(y, sr), extended_features(y, sr)])
-
-
 FEATURE_SETS: dict[str, FeatureSet] = {}
+#: Sets whose modules import librosa register themselves when first asked for, so that
+#: classifying with a gtzan57 model never pays librosa's import.
+_LAZY_SETS = {"extended": "genrelab.features.extended"}
 
 
 def register_feature_set(feature_set: FeatureSet, *, replace: bool = False) -> FeatureSet:
@@ -60,11 +59,17 @@ def get_feature_set(name: str | FeatureSet) -> FeatureSet:
     """The registered set called ``name`` (a ``FeatureSet`` passes through unchanged)."""
     if isinstance(name, FeatureSet):
         return name
+    if name not in FEATURE_SETS and name in _LAZY_SETS:
+        importlib.import_module(_LAZY_SETS[name])
     try:
         return FEATURE_SETS[name]
     except KeyError:
-        known = ", ".join(sorted(FEATURE_SETS))
+        known = ", ".join(available_feature_sets())
         raise ModelError(f"unknown feature set {name!r}; known sets: {known}") from None
+
+
+def available_feature_sets() -> list[str]:
+    return sorted({*FEATURE_SETS, *_LAZY_SETS})
 
 
 register_feature_set(
@@ -73,16 +78,5 @@ register_feature_set(
         names=GTZAN_FEATURE_NAMES,
         fn=_gtzan57,
         description="The 57 features of the Kaggle GTZAN tables (librosa means/variances, tempo).",
-    )
-)
-register_feature_set(
-    FeatureSet(
-        name="extended",
-        names=GTZAN_FEATURE_NAMES + EXTENDED_FEATURE_NAMES,
-        fn=_extended,
-        description=(
-            "gtzan57 plus spectral contrast and flatness, CQT and CENS chroma, tonnetz, "
-            "onset strength, and MFCC shape and delta statistics."
-        ),
     )
 )

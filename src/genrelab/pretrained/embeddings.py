@@ -14,6 +14,7 @@ musicnn needs only onnxruntime; Hugging Face backbones import torch and transfor
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from dataclasses import dataclass, replace
 from functools import cache, partial
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from genrelab import parallel
 from genrelab.errors import DataError, ModelError
 from genrelab.features.sets import FeatureSet, get_feature_set
 from genrelab.pretrained.musicnn_onnx import (
@@ -194,13 +196,20 @@ class MusicnnEmbedder:
         return x if self.max_patches is None else x[spread(len(x), self.max_patches)]
 
     def __call__(self, windows: Sequence[np.ndarray], sr: int) -> np.ndarray:
-        """One row per window; every window's patches go through the network in one batch."""
+        """One row per window; every window's patches go through the network in one batch.
+
+        Handcrafted features, when asked for, are computed in other threads meanwhile.
+        """
+        handcrafted = []
+        if self.features:
+            fn = get_feature_set(self.features).fn
+            handcrafted = parallel.starmap(fn, ((w, sr) for w in windows))
         per_window = [self._select(patches(w, sr, self.patch_hop)) for w in windows]
         out = _tagger(self.model, self.backend).predict(np.concatenate(per_window))
         bounds = np.cumsum([0, *map(len, per_window)])
         rows = []
-        for w, lo, hi in zip(windows, bounds[:-1], bounds[1:], strict=True):
-            parts = [get_feature_set(self.features).fn(w, sr)] if self.features else []
+        for i, (lo, hi) in enumerate(itertools.pairwise(bounds)):
+            parts = [handcrafted[i].result()] if self.features else []
             parts += [pool(out[layer][lo:hi], self.pool) for layer in self.layers]
             if self.tags:
                 tags = out["taggram"][lo:hi].astype(np.float64)
@@ -209,6 +218,27 @@ class MusicnnEmbedder:
                 parts.append(pool(tags, self.pool))
             rows.append(np.concatenate(parts))
         return np.asarray(rows, dtype=np.float64)
+
+    def track_tags(self, rows: np.ndarray, k: int = 5) -> list[tuple[str, float]] | None:
+        """The ``k`` top tags of a track from this front end's rows for its windows.
+
+        The rows already hold each window's mean tag probabilities (or log-odds), so a
+        classifier that uses them gets the track's tags without a second network pass:
+        the mean over windows, back to probabilities. ``None`` when the rows carry no
+        mean-pooled tags.
+        """
+        if not self.tags or self.pool not in ("mean", "mean+std") or len(rows) == 0:
+            return None
+        names = self.names()
+        kind = "tag_logit" if self.tag_logits else "tag"
+        first = names.index(f"{kind}:{tag_names(self.model)[0]}.mean")
+        scores = np.asarray(rows, dtype=np.float64)[
+            :, first : first + len(tag_names(self.model))
+        ].mean(axis=0)
+        if self.tag_logits:
+            scores = 1 / (1 + np.exp(-scores))
+        best = np.argsort(-scores, kind="stable")[:k]
+        return [(tag_names(self.model)[i], float(scores[i])) for i in best]
 
 
 def make_embedder(backbone: str, **options: Any) -> Embedder:

@@ -1,4 +1,4 @@
-"""musicnn taggers and embedders (Pons & Serra 2019) that need only NumPy, librosa and onnxruntime.
+"""musicnn taggers and embedders (Pons & Serra 2019) that need only NumPy, soxr and onnxruntime.
 
 The pre-trained ``MSD_musicnn`` (Million Song Dataset, 50 Last.fm tags) and ``MTT_musicnn``
 (MagnaTagATune, 50 tags) were converted from the ISC-licensed ``musicnn`` 0.1.0 package by
@@ -15,10 +15,10 @@ from functools import cache
 from importlib.resources import files
 from pathlib import Path
 
-import librosa
 import numpy as np
 
 from genrelab.errors import AudioError, ModelError
+from genrelab.features import dsp
 
 MODELS = ("MSD_musicnn", "MTT_musicnn")
 BACKENDS = ("onnx", "torch")
@@ -30,8 +30,15 @@ SR = 16000
 N_FFT = 512
 HOP = 256
 N_MELS = 96
+
+
+def _time_to_frames(seconds: float) -> int:
+    """``librosa.time_to_frames(seconds, sr=SR, n_fft=N_FFT, hop_length=HOP)``."""
+    return (int(seconds * SR) - N_FFT // 2) // HOP
+
+
 #: 3 s patches, as the original computes it: time_to_frames(3, ...) + 1.
-PATCH_FRAMES = int(librosa.time_to_frames(3, sr=SR, n_fft=N_FFT, hop_length=HOP)) + 1
+PATCH_FRAMES = _time_to_frames(3) + 1
 #: Shortest input (in samples at 16 kHz) that yields one patch with librosa's centred frames.
 MIN_SAMPLES = (PATCH_FRAMES - 1) * HOP
 #: Patches per forward pass. One at a time is as fast as 16 on CPU and keeps the peak RSS
@@ -67,7 +74,8 @@ def log_mel(y: np.ndarray, sr: int) -> np.ndarray:
     are centred with librosa's zero padding (its default since 0.10), as in the reference run.
     """
     y = _to_model_rate(y, sr)
-    mel = librosa.feature.melspectrogram(y=y, sr=SR, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS)
+    power = np.abs(dsp.stft(y, n_fft=N_FFT, hop_length=HOP)) ** 2
+    mel = dsp.melspectrogram(power, SR, N_FFT, n_mels=N_MELS)
     return np.log10(10000 * mel.T.astype(np.float16).astype(np.float32) + 1)
 
 
@@ -92,7 +100,7 @@ def patches(y: np.ndarray, sr: int, patch_hop: float | None = None) -> np.ndarra
 def _hop_frames(patch_hop: float | None) -> int:
     if patch_hop is None:
         return PATCH_FRAMES
-    frames = int(librosa.time_to_frames(patch_hop, sr=SR, n_fft=N_FFT, hop_length=HOP))
+    frames = _time_to_frames(patch_hop)
     if frames < 1:
         raise ModelError(f"patch_hop must be at least {(HOP + N_FFT // 2) / SR} s, got {patch_hop}")
     return frames
@@ -109,7 +117,7 @@ def _to_model_rate(y: np.ndarray, sr: int) -> np.ndarray:
         raise AudioError("audio contains NaN or infinite samples")
     if sr == SR:
         return y
-    return librosa.resample(y, orig_sr=sr, target_sr=SR, res_type="soxr_hq")
+    return dsp.resample(y, int(sr), SR)
 
 
 class OnnxMusicnn:
