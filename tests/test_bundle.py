@@ -100,3 +100,15 @@ def test_embedded_default_model_card_reports_honest_validation():
     assert (
         0.3 < filtered["metrics"]["accuracy"] < kfold["accuracy"]
     )  # artist filtering costs accuracy
+
+
+def test_a_saved_bundle_gets_the_usual_folder_permissions(tiny_bundle, tmp_path):
+    import os
+    import stat
+
+    mask = os.umask(0o022)
+    try:
+        saved = load_bundle(tiny_bundle).save(tmp_path / "copy")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o755  # not mkdtemp's private 0o700

@@ -63,7 +63,8 @@ def estimate_tuning(power: np.ndarray, sr: float, n_fft: int) -> float:
     piptrack works on the whole spectrogram but keeps only peaks with 150 <= f < 4000 Hz;
     its gradient, parabolic interpolation and local-max test look one bin either side, so
     the band plus one bin per side gives the same peaks, and the median and histogram that
-    follow do not depend on the order the peaks come in.
+    follow do not depend on the order the peaks come in. The interpolation is only needed
+    at the peaks, so it is only computed there.
     """
     freqs = dsp.fft_frequencies(sr, n_fft)
     band = np.flatnonzero((freqs >= _PIP_FMIN) & (freqs < min(_PIP_FMAX, float(sr) / 2)))
@@ -72,13 +73,15 @@ def estimate_tuning(power: np.ndarray, sr: float, n_fft: int) -> float:
     lo = band[0] - 1
     sub = power[lo : band[-1] + 2]
     ref = _PIP_THRESHOLD * np.max(power, axis=0, keepdims=True)
-    peaks = dsp.localmax_interior(sub * (sub > ref))
-    shift = dsp.parabolic_shift_interior(sub)
-    dskew = 0.5 * np.gradient(sub, axis=0)[1:-1] * shift
-    rows, cols = np.nonzero(peaks)
+    rows, cols = np.nonzero(dsp.localmax_interior(sub * (sub > ref)))
+    # Each peak with the bins either side: rows 0, 1, 2 are below, at and above it.
+    around = sub[rows[np.newaxis] + np.arange(3)[:, np.newaxis], cols]
+    shift = dsp.parabolic_shift_interior(around)[0]
+    # np.gradient's interior difference, as piptrack's dskew uses it.
+    dskew = 0.5 * ((around[2] - around[0]) / 2.0) * shift
     # piptrack writes these into float32 arrays (zeros_like of the spectrogram).
-    pitch = ((rows + lo + 1 + shift[rows, cols]) * float(sr) / n_fft).astype(power.dtype)
-    mag = sub[1:-1][rows, cols] + dskew[rows, cols]
+    pitch = ((rows + lo + 1 + shift) * float(sr) / n_fft).astype(power.dtype)
+    mag = around[1] + dskew
     keep = pitch > 0
     threshold = np.median(mag[keep]) if keep.any() else 0.0
     return dsp.pitch_tuning(pitch[(mag >= threshold) & keep])
@@ -104,12 +107,7 @@ def spectral_shape(
     # The line of librosa's spectral_centroid, on the shared normalised spectrogram.
     centroid = np.sum(freq[:, np.newaxis] * normed, axis=0, keepdims=True)
     bandwidth = dsp.spectral_bandwidth(normed, freq, centroid)
-    # numpy's cumsum scans one column at a time; adding whole rows makes the same sums, in
-    # the same order, several times faster.
-    total = np.empty(mag.shape, dtype=mag.dtype)
-    total[0] = mag[0]
-    for row in range(1, mag.shape[0]):
-        np.add(total[row - 1], mag[row], out=total[row])
+    total = np.cumsum(mag, axis=0)  # columns are contiguous (the STFT is Fortran-ordered)
     reached = total >= _ROLL_PERCENT * total[-1]
     rolloff = freq[np.argmax(reached, axis=0)][np.newaxis, :]
     return centroid, bandwidth, rolloff

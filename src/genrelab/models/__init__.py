@@ -27,7 +27,7 @@ register_lazy("image_convnext", "genrelab.neural.vision:ImageConvNextModel")
 register_lazy("image_efficientnet", "genrelab.neural.vision:ImageEfficientNetModel")
 register_lazy("image_vit", "genrelab.neural.vision:ImageViTModel")
 
-# Pretrained backbones: the column stack needs only scikit-learn; the Hugging Face models torch.
+# Pretrained backbones: the column stack needs only NumPy; the Hugging Face models torch.
 register_lazy("column_stack", "genrelab.pretrained.stack:ColumnStackModel")
 register_lazy("hf", "genrelab.pretrained.hf:HFAudioModel")
 register_lazy("ast_dora", "genrelab.pretrained.hf:ASTDoRAModel")

@@ -79,6 +79,7 @@ class Bundle:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp's folder is private; a bundle is not
         try:
             (tmp / MODEL_DIR).mkdir()
             self.model.save(tmp / MODEL_DIR)
@@ -97,6 +98,12 @@ class Bundle:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _jsonable(value: Any) -> Any:

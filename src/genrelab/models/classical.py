@@ -1,16 +1,25 @@
-"""scikit-learn and XGBoost models on feature vectors, with scaling inside the pipeline."""
+"""scikit-learn and XGBoost models on feature vectors, with scaling inside the pipeline.
+
+Importing this module imports neither scikit-learn nor XGBoost nor joblib: a saved model of a
+common shape also has a ``portable.npz`` (:mod:`genrelab.models.portable`) that predicts with
+NumPy alone, so ``classify`` starts fast; the pipeline itself is unpickled only when asked for.
+"""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import joblib
 import numpy as np
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import LabelEncoder, StandardScaler
 
+from genrelab.errors import ModelError
 from genrelab.models.base import GenreModel, register_model
+from genrelab.models.portable import FILE as _PORTABLE
+from genrelab.models.portable import PortablePredictor, export_pipeline
+
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
 
 _FILE = "pipeline.joblib"
 
@@ -19,31 +28,96 @@ class SklearnModel(GenreModel):
     """Shared fit/predict/save for models that are one scikit-learn pipeline."""
 
     input_kind = "features"
-    pipeline_: Pipeline
+    _pipeline: Pipeline | None = None
+    #: Answers ``predict_proba`` when the model was loaded from ``portable.npz``.
+    _portable: PortablePredictor | None = None
+    #: Folder whose ``pipeline.joblib`` is unpickled on first use of ``pipeline_``.
+    _source: Path | None = None
 
     def build(self) -> Pipeline:
         raise NotImplementedError
 
+    @property
+    def pipeline_(self) -> Pipeline:
+        """The fitted pipeline; a portable-loaded model unpickles it here, on first use."""
+        if self._pipeline is None:
+            if self._source is None:
+                raise AttributeError(f"{type(self).__name__} is not fitted")
+            self._pipeline = _read_state(self._source)["pipeline"]
+        return self._pipeline
+
+    @pipeline_.setter
+    def pipeline_(self, pipeline: Pipeline) -> None:
+        self._pipeline, self._portable, self._source = pipeline, None, None
+
     def fit(self, X, y, *, X_valid=None, y_valid=None):
+        from sklearn.preprocessing import LabelEncoder
+
         encoder = LabelEncoder().fit(np.asarray(y))
         self.classes_ = encoder.classes_.astype(str)
         self.pipeline_ = self.build().fit(np.asarray(X, dtype=np.float64), encoder.transform(y))
         return self
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        if self._portable is not None:
+            return self._portable.predict_proba(X)
         proba = self.pipeline_.predict_proba(np.asarray(X, dtype=np.float64))
         # A class absent from training would misalign columns; pipelines here see every class.
         return np.asarray(proba, dtype=np.float64)
 
     def save(self, directory: Path) -> None:
-        joblib.dump({"pipeline": self.pipeline_, "classes": self.classes_}, directory / _FILE)
+        """Write ``pipeline.joblib`` and, for a supported pipeline, ``portable.npz``."""
+        if self._pipeline is None and self._source is not None:
+            # Loaded portable and never unpickled: copy the pickle rather than import sklearn.
+            source, target = self._source / _FILE, directory / _FILE
+            if not source.is_file():
+                raise ModelError(f"cannot re-save: {source} is gone")
+            if not target.exists() or not target.samefile(source):
+                shutil.copyfile(source, target)
+        else:
+            import joblib
+
+            joblib.dump({"pipeline": self.pipeline_, "classes": self.classes_}, directory / _FILE)
+        portable = self._portable
+        if portable is None:
+            arrays = export_pipeline(self.pipeline_)
+            if arrays is not None:
+                portable = PortablePredictor(
+                    {**arrays, "classes": np.asarray(self.classes_, dtype=str)}
+                )
+        if portable is not None:
+            portable.save(directory / _PORTABLE)
 
     @classmethod
     def load(cls, directory: Path, params: dict[str, Any]) -> SklearnModel:
-        state = joblib.load(directory / _FILE)
+        """Prefer ``portable.npz`` (NumPy only); fall back to unpickling ``pipeline.joblib``."""
         model = cls(**params)
+        if (directory / _PORTABLE).is_file():
+            portable = PortablePredictor.load(directory / _PORTABLE)
+            if portable.classes is None:
+                raise ModelError(f"{directory / _PORTABLE} does not list the model's classes")
+            model._portable, model._source = portable, directory
+            model.classes_ = portable.classes
+            return model
+        state = _read_state(directory)
         model.pipeline_, model.classes_ = state["pipeline"], state["classes"]
         return model
+
+
+def _read_state(directory: Path) -> dict[str, Any]:
+    import joblib
+
+    try:
+        return joblib.load(directory / _FILE)
+    except FileNotFoundError as err:
+        raise ModelError(f"no {_FILE} in {directory}") from err
+
+
+def _scaled(estimator: Any) -> Pipeline:
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), estimator)
 
 
 @register_model("knn")
@@ -55,9 +129,7 @@ class KNNModel(SklearnModel):
     def build(self) -> Pipeline:
         from sklearn.neighbors import KNeighborsClassifier
 
-        return make_pipeline(
-            StandardScaler(), KNeighborsClassifier(self.n_neighbors, weights=self.weights)
-        )
+        return _scaled(KNeighborsClassifier(self.n_neighbors, weights=self.weights))
 
 
 @register_model("logreg")
@@ -69,7 +141,7 @@ class LogisticModel(SklearnModel):
     def build(self) -> Pipeline:
         from sklearn.linear_model import LogisticRegression
 
-        return make_pipeline(StandardScaler(), LogisticRegression(C=self.C, max_iter=self.max_iter))
+        return _scaled(LogisticRegression(C=self.C, max_iter=self.max_iter))
 
 
 @register_model("svm")
@@ -94,7 +166,7 @@ class SVMModel(SklearnModel):
 
         svc = SVC(C=self.C, gamma=self.gamma, kernel=self.kernel, random_state=self.seed)
         calibrated = CalibratedClassifierCV(svc, method="temperature", ensemble=False, cv=5)
-        return make_pipeline(StandardScaler(), calibrated)
+        return _scaled(calibrated)
 
 
 @register_model("random_forest")
@@ -113,7 +185,7 @@ class RandomForestModel(SklearnModel):
         forest = RandomForestClassifier(
             self.n_estimators, max_depth=self.max_depth, random_state=self.seed, n_jobs=self.n_jobs
         )
-        return make_pipeline(StandardScaler(), forest)
+        return _scaled(forest)
 
     def feature_importances(self) -> np.ndarray:
         return self.pipeline_[-1].feature_importances_
@@ -152,7 +224,7 @@ class XGBoostModel(SklearnModel):
             n_jobs=self.n_jobs,
             tree_method="hist",
         )
-        return make_pipeline(StandardScaler(), booster)
+        return _scaled(booster)
 
     def feature_importances(self) -> np.ndarray:
         return self.pipeline_[-1].feature_importances_
