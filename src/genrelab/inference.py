@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
+from genrelab import parallel
 from genrelab.aggregate import aggregate
 from genrelab.errors import AudioError, GenrelabError
 from genrelab.models.bundle import Bundle, load_bundle
@@ -81,11 +83,17 @@ class Classifier:
         self.hop_s = float(card.windowing.get("hop_s", self.window_s))
         self.min_s = float(card.windowing.get("min_s", 0.0))
         self.frontend = build_frontend(card.frontend)
+        if callable(prepare := getattr(self.frontend, "prepare", None)):
+            # Warm up in the background while the caller opens and decodes its first file.
+            parallel.submit(prepare)
         # A tail at least a third of a window long gets one more, end-aligned window.
         self.tail_s = self.window_s / 3
 
     def _predict(self, windows: list[np.ndarray]) -> np.ndarray:
-        return self.bundle.model.predict_proba(self.frontend(windows, self.sr))
+        # One BLAS thread: a matrix product's last bits depend on the thread count, and
+        # the windows already run in parallel (genrelab.parallel).
+        with threadpool_limits(1):
+            return self.bundle.model.predict_proba(self.frontend(windows, self.sr))
 
     def _finish(
         self, path: str, spans: list[tuple[float, float]], proba: np.ndarray, method: str

@@ -14,13 +14,16 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import av
 import numpy as np
 import soundfile as sf
 import soxr
 
 from genrelab.errors import AudioError
+
+if TYPE_CHECKING:
+    import av
 
 PathLike = str | os.PathLike[str]
 
@@ -71,7 +74,7 @@ def info(path: PathLike) -> AudioInfo:
         if st.duration is not None:
             duration = float(st.duration * st.time_base)
         elif container.duration is not None:
-            duration = container.duration / av.time_base
+            duration = container.duration / 1_000_000  # av.time_base: microseconds
         else:
             duration = None
         return AudioInfo(
@@ -223,6 +226,8 @@ def _read_blocks(f: sf.SoundFile, block: int) -> Iterator[np.ndarray]:
 
 
 def _av_blocks(path: Path, start: int, stop: int | None, block: int) -> Iterator[np.ndarray]:
+    import av
+
     with _av_audio(path) as (container, st):
         to_float = av.AudioResampler(format="fltp")  # any sample format -> planar float32
         frames = itertools.chain(container.decode(st), [None])  # None flushes the converter
@@ -235,6 +240,9 @@ def _av_blocks(path: Path, start: int, stop: int | None, block: int) -> Iterator
 
 @contextmanager
 def _av_audio(path: Path) -> Iterator[tuple[av.container.InputContainer, av.AudioStream]]:
+    """FFmpeg's view of a file libsndfile cannot read (PyAV is imported only then)."""
+    import av
+
     try:
         container = av.open(str(path))
     except av.FFmpegError as err:

@@ -27,6 +27,8 @@ _MIN_LOG_MEL = _MIN_LOG_HZ / _F_SP
 _LOGSTEP = np.log(6.4) / 27.0
 #: ``librosa.stft`` processes this many bytes of frames per FFT call (its MAX_MEM_BLOCK).
 _BLOCK_BYTES = 2**18
+#: Frames per block of the tempogram in :func:`tempo`.
+_TEMPO_BLOCK = 256
 
 
 def _readonly(x: np.ndarray) -> np.ndarray:
@@ -283,11 +285,20 @@ def tempo(
     win = int(int(ac_size * sr) // hop_length)
     n = envelope.shape[-1]
     padded = np.pad(envelope, (win // 2, win // 2), mode="linear_ramp", end_values=[0, 0])
-    frames = frame(padded, win, 1)[:, :n] * hann(win)[:, np.newaxis]
-    size = _next_fast_len(2 * frames.shape[0] - 1)
-    spectrum = np.fft.rfft(frames, n=size, axis=0)
-    power = spectrum.real**2 + spectrum.imag**2
-    tempogram = normalize(np.fft.irfft(power, n=size, axis=0)[:win], norm=np.inf, axis=0)
+    # One row per frame: FFTs along contiguous rows are about twice as fast as along
+    # columns and give the same numbers.
+    rows = frame(padded, win, 1).T
+    size = _next_fast_len(2 * win - 1)
+    # Each frame's autocorrelation is scaled to peak 1 on its own: blocks of frames give the
+    # same tempogram columns with a fraction of the float64 temporaries. The mean over time
+    # then adds them in librosa's order.
+    tempogram = np.empty((win, n))
+    for start in range(0, n, _TEMPO_BLOCK):
+        stop = min(start + _TEMPO_BLOCK, n)
+        spectrum = np.fft.rfft(rows[start:stop] * hann(win), n=size, axis=-1)
+        power = spectrum.real**2 + spectrum.imag**2
+        autocorrelation = np.fft.irfft(power, n=size, axis=-1)[:, :win]
+        tempogram[:, start:stop] = normalize(autocorrelation, norm=np.inf, axis=1).T
     mean = np.mean(tempogram, axis=-1, keepdims=True)
     bpms = np.zeros(win, dtype=np.float64)
     bpms[0] = np.inf

@@ -42,6 +42,8 @@ _PIP_FMIN, _PIP_FMAX, _PIP_THRESHOLD = 150.0, 4000.0, 0.1
 _ZC_THRESHOLD = 1e-10
 _ROLL_PERCENT = 0.85
 _N_MFCC = 20
+#: Frames per block in :func:`spectral_shape`.
+_SHAPE_BLOCK = 256
 
 
 def _mean_var(x: np.ndarray) -> list[float]:
@@ -103,14 +105,21 @@ def spectral_shape(
     librosa masks the others with NaN and takes ``nanmin``.
     """
     freq = dsp.fft_frequencies(sr, n_fft)
-    normed = dsp.normalize(mag, 1)
-    # The line of librosa's spectral_centroid, on the shared normalised spectrogram.
-    centroid = np.sum(freq[:, np.newaxis] * normed, axis=0, keepdims=True)
-    bandwidth = dsp.spectral_bandwidth(normed, freq, centroid)
-    total = np.cumsum(mag, axis=0)  # columns are contiguous (the STFT is Fortran-ordered)
-    reached = total >= _ROLL_PERCENT * total[-1]
-    rolloff = freq[np.argmax(reached, axis=0)][np.newaxis, :]
-    return centroid, bandwidth, rolloff
+    out = np.empty((3, mag.shape[1]))
+    # Every statistic is per frame: blocks of frames give the same values with a fraction of
+    # the float64 temporaries (peak memory matters when windows run side by side).
+    for start in range(0, mag.shape[1], _SHAPE_BLOCK):
+        block = mag[:, start : start + _SHAPE_BLOCK]
+        normed = dsp.normalize(block, 1)
+        # The line of librosa's spectral_centroid, on the shared normalised spectrogram.
+        centroid = np.sum(freq[:, np.newaxis] * normed, axis=0, keepdims=True)
+        out[0, start : start + block.shape[1]] = centroid[0]
+        out[1, start : start + block.shape[1]] = dsp.spectral_bandwidth(normed, freq, centroid)[0]
+        total = np.cumsum(block, axis=0)  # columns are contiguous (the STFT is Fortran-ordered)
+        out[2, start : start + block.shape[1]] = freq[
+            np.argmax(total >= _ROLL_PERCENT * total[-1], axis=0)
+        ]
+    return out[0:1], out[1:2], out[2:3]
 
 
 def zero_crossing_rate(y: np.ndarray, *, frame_length: int, hop_length: int) -> np.ndarray:

@@ -17,6 +17,9 @@ from genrelab.errors import ModelError
 
 
 class Frontend(Protocol):
+    """Turns windows into model inputs. It may also have ``prepare()``, which ``Classifier``
+    runs in the background when it loads a bundle (e.g. to load compiled kernels)."""
+
     def __call__(self, windows: Sequence[np.ndarray], sr: int) -> np.ndarray:
         """Model inputs for a batch of equal-rate mono windows, one row per window."""
 
@@ -57,15 +60,25 @@ def build_frontend(spec: dict[str, Any]) -> Frontend:
         raise ModelError(f"bad parameters for front end {kind!r}: {err}") from err
 
 
+class FeatureFrontend:
+    """Handcrafted feature vectors, one per window (windows side by side in threads)."""
+
+    def __init__(self, feature_set: str = "gtzan57") -> None:
+        from genrelab.features.sets import get_feature_set
+
+        self.feature_set = get_feature_set(feature_set)
+
+    def __call__(self, windows: Sequence[np.ndarray], sr: int) -> np.ndarray:
+        from genrelab import parallel
+
+        jobs = parallel.starmap(self.feature_set.fn, ((w, sr) for w in windows))
+        return np.stack([job.result() for job in jobs])
+
+    def prepare(self) -> None:
+        """Run once on a second of silence: loads compiled kernels before the first file."""
+        self.feature_set.fn(np.zeros(22050, dtype=np.float32), 22050)
+
+
 @register_frontend("features")
 def feature_frontend(feature_set: str = "gtzan57") -> Frontend:
-    """Handcrafted feature vectors, one per window (windows side by side in threads)."""
-    from genrelab import parallel
-    from genrelab.features.sets import get_feature_set
-
-    fs = get_feature_set(feature_set)
-
-    def compute(windows: Sequence[np.ndarray], sr: int) -> np.ndarray:
-        return np.stack([f.result() for f in parallel.starmap(fs.fn, ((w, sr) for w in windows))])
-
-    return compute
+    return FeatureFrontend(feature_set)

@@ -130,7 +130,11 @@ class OnnxMusicnn:
         except ImportError as err:
             raise ModelError("musicnn needs onnxruntime: pip install onnxruntime") from err
         path = resource_dir() / f"{model}.onnx"
-        self.session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        options = ort.SessionOptions()
+        # Idle intra-op threads would spin, taking the cores that the windows' feature
+        # threads run on (genrelab.parallel) while the network waits between layers.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
     def predict(self, x: np.ndarray) -> dict[str, np.ndarray]:
         return dict(zip(OUTPUTS, self.session.run(list(OUTPUTS), {"log_mel": x}), strict=True))
