@@ -46,7 +46,7 @@ def test_the_default_model_tags_tracks_from_its_own_musicnn_rows(write_wav, monk
     scores = 1 / (1 + np.exp(-rows[:, first : first + len(names)].mean(axis=0)))
     best = np.argsort(-scores, kind="stable")[:5]
     assert [t for t, _ in result["tags"]] == [names[i] for i in best]
-    np.testing.assert_allclose([s for _, s in result["tags"]], scores[best], rtol=1e-12)
+    assert [s for _, s in result["tags"]] == [round(float(scores[i]), 4) for i in best]
 
 
 def test_a_model_without_musicnn_rows_tags_from_streamed_excerpts(write_wav, tiny_bundle):

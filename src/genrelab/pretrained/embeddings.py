@@ -242,8 +242,9 @@ class MusicnnEmbedder:
         ].mean(axis=0)
         if self.tag_logits:
             scores = 1 / (1 + np.exp(-scores))
-        best = np.argsort(-scores, kind="stable")[:k]
-        return [(tag_names(self.model)[i], float(scores[i])) for i in best]
+        from genrelab.pretrained.tagging import ranked
+
+        return ranked(scores, tag_names(self.model), k)
 
 
 def make_embedder(backbone: str, **options: Any) -> Embedder:
