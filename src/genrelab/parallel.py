@@ -3,8 +3,8 @@
 NumPy's FFTs, the numba kernels (compiled ``nogil``) and onnxruntime release the GIL, so
 threads keep every core busy on one file without the start-up, pickling and memory of
 worker processes. Each piece computes exactly what it would alone, so results do not depend
-on the thread count. ``GENRELAB_THREADS`` caps the pool (batch workers set it to 1, since
-they already run one file per core).
+on the thread count. ``GENRELAB_THREADS`` sets the pool's size (default: the usable CPUs;
+batch worker processes share the CPUs between them).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
+
+from genrelab.errors import GenrelabError
 
 ENV = "GENRELAB_THREADS"
 
@@ -24,10 +26,11 @@ def thread_count() -> int:
     """Threads to use: ``$GENRELAB_THREADS`` if set (at least 1), else the usable CPUs."""
     value = os.environ.get(ENV, "").strip()
     if value:
-        try:
-            return max(1, int(value))
-        except ValueError:
-            pass
+        if not value.isdigit() or int(value) < 1:
+            raise GenrelabError(
+                f"{ENV} must be a whole number of threads (1 or more), got {value!r}"
+            )
+        return int(value)
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return os.cpu_count() or 1
