@@ -1,4 +1,4 @@
-"""The librosa building blocks the fast paths need, in NumPy alone: no librosa, no SciPy.
+"""The librosa building blocks the fast paths need, in NumPy (and soxr): no librosa, no SciPy.
 
 Importing librosa costs ~1.5 s per process on a small machine (it imports ``scipy.signal``,
 ``scipy.stats`` and compiles or loads numba kernels), more than classifying a 4-minute song.
