@@ -53,3 +53,18 @@ def test_a_model_without_musicnn_rows_tags_from_streamed_excerpts(write_wav, tin
     path = write_wav("song.wav", synth.song(6.0, style="rock", seed=6))
     result = engine.EngineSpec((str(tiny_bundle),), tags=True).build().classify(path)
     assert result["tags"] == engine.track_tags(path)
+
+
+def test_the_library_the_api_and_the_cli_give_the_same_tags(write_wav, tiny_bundle):
+    from genrelab.inference import Classifier
+
+    path = write_wav("song.wav", synth.song(35.0, style="rock", seed=7))
+    classifier = Classifier()
+    from_file = classifier.classify_file(path)
+    y, sr = load(path, sr=classifier.sr)
+    from_signal = classifier.classify_signal(y, sr)  # what the web API calls
+    from_engine = engine.EngineSpec(tags=True).build().classify(path)  # what the CLI calls
+    assert from_file.tags is not None and len(from_file.tags) == 5
+    assert from_file.tags == from_signal.tags
+    assert [list(t) for t in from_file.tags] == from_engine["tags"]
+    assert Classifier(tiny_bundle).classify_file(path).tags is None  # no musicnn rows

@@ -89,14 +89,35 @@ class Classifier:
         # A tail at least a third of a window long gets one more, end-aligned window.
         self.tail_s = self.window_s / 3
 
-    def _predict(self, windows: list[np.ndarray]) -> np.ndarray:
+    @property
+    def reads_tags(self) -> bool:
+        """Whether the front end's rows carry musicnn tags (see :meth:`tags_from`)."""
+        return callable(getattr(self.frontend, "track_tags", None))
+
+    def tags_from(self, inputs: list[np.ndarray], k: int = 5) -> list[tuple[str, float]] | None:
+        """A track's top tags from the front end's rows for its windows: no second pass."""
+        if not self.reads_tags or not inputs:
+            return None
+        return self.frontend.track_tags(np.concatenate(inputs), k)
+
+    def _predict(
+        self, windows: list[np.ndarray], keep_inputs: list[np.ndarray] | None = None
+    ) -> np.ndarray:
         # One BLAS thread: a matrix product's last bits depend on the thread count, and
         # the windows already run in parallel (genrelab.parallel).
         with threadpool_limits(1):
-            return self.bundle.model.predict_proba(self.frontend(windows, self.sr))
+            inputs = self.frontend(windows, self.sr)
+            if keep_inputs is not None:
+                keep_inputs.append(inputs)
+            return self.bundle.model.predict_proba(inputs)
 
     def _finish(
-        self, path: str, spans: list[tuple[float, float]], proba: np.ndarray, method: str
+        self,
+        path: str,
+        spans: list[tuple[float, float]],
+        proba: np.ndarray,
+        method: str,
+        inputs: list[np.ndarray],
     ) -> Classification:
         best, confidence, mean = aggregate(proba, "mean" if method == "middle" else method)
         return Classification(
@@ -106,6 +127,7 @@ class Classifier:
             probabilities=named_probabilities(self.labels, mean),
             windows=window_results(self.labels, spans, proba),
             aggregate=method,
+            tags=self.tags_from(inputs),
         )
 
     def _check_length(self, n_samples: int, path: str) -> None:
@@ -133,8 +155,10 @@ class Classifier:
             spans = fixed_windows(
                 y.size, self.sr, self.window_s, self.hop_s, min_last_s=self.tail_s
             )
-        proba = self._predict([y[w.start : w.end] for w in spans])
-        return self._finish(path, [(w.start_s, w.end_s) for w in spans], proba, aggregate)
+        inputs = self._keep()
+        proba = self._predict([y[w.start : w.end] for w in spans], inputs)
+        spans_s = [(w.start_s, w.end_s) for w in spans]
+        return self._finish(path, spans_s, proba, aggregate, inputs or [])
 
     def classify_file(self, path: str | Path, aggregate: str = "mean") -> Classification:
         """Classify a file, streaming its windows so long files stay within bounded memory."""
@@ -150,20 +174,25 @@ class Classifier:
         spans: list[tuple[float, float]] = []
         rows: list[np.ndarray] = []
         batch: list[np.ndarray] = []
+        inputs = self._keep()
         windows = iter_windows(path, self.sr, self.window_s, self.hop_s, min_last_s=self.tail_s)
         for window, samples in windows:
             spans.append((window.start_s, window.end_s))
             batch.append(samples)
             if len(batch) == BATCH_WINDOWS:
-                rows.append(self._predict(batch))
+                rows.append(self._predict(batch, inputs))
                 batch = []
         if batch:
-            rows.append(self._predict(batch))
+            rows.append(self._predict(batch, inputs))
         if not rows:
             raise AudioError(f"{path_str}: no audio could be decoded")
         if meta.duration is None:
             self._check_length(round(spans[-1][1] * self.sr), path_str)
-        return self._finish(path_str, spans, np.concatenate(rows), aggregate)
+        return self._finish(path_str, spans, np.concatenate(rows), aggregate, inputs or [])
+
+    def _keep(self) -> list[np.ndarray] | None:
+        """Where to keep the front end's rows: only when tags can be read from them."""
+        return [] if self.reads_tags else None
 
     def classify_many(
         self,

@@ -286,15 +286,10 @@ class Engine:
         except Exception as err:
             return error_result(path, err)
         if self.spec.tags:
-            tags = None
-            if tagger is not None:
-                tags = self.members[tagger].frontend.track_tags(np.concatenate(inputs))
+            tags = None if tagger is None else self.members[tagger].tags_from(inputs)
             result["tags"] = track_tags(path) if tags is None else [[t, float(p)] for t, p in tags]
         return result
 
     def _tagging_member(self) -> int | None:
         """A member whose front end already runs the musicnn tagger (tags then cost nothing)."""
-        for i, member in enumerate(self.members):
-            if callable(getattr(member.frontend, "track_tags", None)):
-                return i
-        return None
+        return next((i for i, m in enumerate(self.members) if m.reads_tags), None)

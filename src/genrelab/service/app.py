@@ -172,8 +172,8 @@ class _Service:
 
         sr = self.classifier.sr
         y = synth.song(max(self.classifier.min_s, 1.0), sr=sr, seed=0)
-        self.classifier.classify_signal(y, sr)
-        signal_tags(y, sr)
+        if self.classifier.classify_signal(y, sr).tags is None:
+            signal_tags(y, sr)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -215,7 +215,8 @@ class _Service:
         y, duration = self.decode(upload)
         sr = self.classifier.sr
         result = self.classifier.classify_signal(y, sr, aggregate, path=upload.filename)
-        tags = signal_tags(y, sr)
+        # The default model's own musicnn pass gives the tags; other models tag separately.
+        tags = result.tags if result.tags is not None else signal_tags(y, sr)
         analysed = y.size / sr
         return {
             "filename": upload.filename,
