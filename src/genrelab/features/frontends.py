@@ -75,8 +75,7 @@ class FeatureFrontend:
         return np.stack([job.result() for job in jobs])
 
     def prepare(self) -> None:
-        """Run once on a second of silence: loads compiled kernels before the first file."""
-        self.feature_set.fn(np.zeros(22050, dtype=np.float32), 22050)
+        self.feature_set.warm_up()
 
 
 @register_frontend("features")

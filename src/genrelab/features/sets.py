@@ -38,6 +38,10 @@ class FeatureSet:
         if not self.names or len(set(self.names)) != len(self.names):
             raise ModelError(f"feature set {self.name!r} needs unique, non-empty feature names")
 
+    def warm_up(self) -> None:
+        """Compute once on a second of silence: loads compiled kernels before real audio."""
+        self.fn(np.zeros(22050, dtype=np.float32), 22050)
+
 
 FEATURE_SETS: dict[str, FeatureSet] = {}
 #: Sets whose modules import librosa register themselves when first asked for, so that

@@ -220,9 +220,9 @@ class MusicnnEmbedder:
         return np.asarray(rows, dtype=np.float64)
 
     def prepare(self) -> None:
-        """Run the handcrafted features once on a second of silence (loads their kernels)."""
+        """Warm up the handcrafted features' kernels, if there are any."""
         if self.features:
-            get_feature_set(self.features).fn(np.zeros(22050, dtype=np.float32), 22050)
+            get_feature_set(self.features).warm_up()
 
     def track_tags(self, rows: np.ndarray, k: int = 5) -> list[tuple[str, float]] | None:
         """The ``k`` top tags of a track from this front end's rows for its windows.
