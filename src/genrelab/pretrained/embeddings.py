@@ -234,17 +234,15 @@ class MusicnnEmbedder:
         """
         if not self.tags or self.pool not in ("mean", "mean+std") or len(rows) == 0:
             return None
-        names = self.names()
+        tags = tag_names(self.model)
         kind = "tag_logit" if self.tag_logits else "tag"
-        first = names.index(f"{kind}:{tag_names(self.model)[0]}.mean")
-        scores = np.asarray(rows, dtype=np.float64)[
-            :, first : first + len(tag_names(self.model))
-        ].mean(axis=0)
+        first = self.names().index(f"{kind}:{tags[0]}.mean")
+        scores = np.asarray(rows, dtype=np.float64)[:, first : first + len(tags)].mean(axis=0)
         if self.tag_logits:
             scores = 1 / (1 + np.exp(-scores))
         from genrelab.pretrained.tagging import ranked
 
-        return ranked(scores, tag_names(self.model), k)
+        return ranked(scores, tags, k)
 
 
 def make_embedder(backbone: str, **options: Any) -> Embedder:
