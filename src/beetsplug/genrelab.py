@@ -13,6 +13,7 @@ Enable it with ``plugins: genrelab`` (``pip install genrelab[beets]``); options 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,7 +173,7 @@ class GenrelabPlugin(BeetsPlugin):
     def _models(self) -> tuple[str, ...]:
         """Bundle paths (relative ones resolved against the beets config folder) or 'default'."""
         refs = []
-        for ref in self.config["model"].as_str_seq():
+        for ref in self.config["model"].as_str_seq(split=False):
             if ref == "default":
                 refs.append(ref)
             else:
@@ -235,7 +236,7 @@ class GenrelabPlugin(BeetsPlugin):
         results = iter_results(
             engine.spec, files, workers=self.config["workers"].get(int), engine=engine
         )
-        if len(files) <= 1:
+        if len(files) <= 1 or not (sys.stdout.isatty() and sys.stderr.isatty()):
             for i, result in results:
                 on_result(i, result)
             return
@@ -258,33 +259,39 @@ class GenrelabPlugin(BeetsPlugin):
 
     # Applying results
 
-    def _apply(self, obj: LibModel, decision: Decision, write: bool) -> bool:
-        """Set the attributes and (unless kept) the genre, show the change, then save it.
+    def _update(self, obj: LibModel, decision: Decision, genre: str | None) -> None:
+        """Set the ``genrelab_*`` attributes and, if given, the genre; print what changed."""
+        values = decision.attributes()
+        if "genrelab_tags" in obj and "genrelab_tags" not in values:
+            del obj["genrelab_tags"]  # stale, from an earlier run with tags
+        obj.update(values)
+        if genre is not None:
+            obj.update(genre_fields(obj, genre))
+        ui.show_model_changes(obj)
 
-        Returns whether the genre was set. With ``pretend`` nothing is saved.
-        """
-        for key, value in decision.attributes().items():
-            obj[key] = value
-        keep = existing_genres(obj) and not self.config["force"].get(bool)
-        set_genre = decision.genre is not None and not keep
-        if set_genre:
-            obj.update(genre_fields(obj, decision.genre))
-        elif decision.genre is None:
+    def _genre_to_set(self, obj: LibModel, decision: Decision) -> str | None:
+        """The decided genre, unless it is below min_confidence or an existing one is kept."""
+        if decision.genre is None:
             self._log.info(
                 "{}: {} at {:.2f} is below min_confidence; genre left as is",
                 obj,
                 decision.label,
                 decision.confidence,
             )
-        ui.show_model_changes(obj)
-        if not self.config["pretend"].get(bool):
-            self._save(obj, write)
-        return set_genre
+            return None
+        if existing_genres(obj) and not self.config["force"].get(bool):
+            return None
+        return decision.genre
 
     def _save(self, obj: LibModel, write: bool) -> None:
-        """Write the file's tags (through beets) first: if that fails, the library is untouched."""
+        """Write the file's tags (through beets) first: if that fails, the library is untouched.
+
+        With ``pretend`` nothing is saved.
+        """
+        if self.config["pretend"].get(bool):
+            return
         if isinstance(obj, Album):
-            obj.store(inherit=False)
+            obj.store(inherit=False)  # tracks are saved one by one, each with its own file
             return
         if write and not obj.try_write():  # beets has logged why
             self._log.warning("{}: tags not written, library left unchanged", obj.filepath)
@@ -298,9 +305,11 @@ class GenrelabPlugin(BeetsPlugin):
             self._log.info("{} already classified (use --force to redo)", len(items) - len(todo))
 
         def on_result(i: int, result: dict[str, Any]) -> None:
-            if not self._failed(todo[i], result):
+            item = todo[i]
+            if not self._failed(item, result):
                 decision = self._decide(result["probabilities"], result.get("tags") or [])
-                self._apply(todo[i], decision, write)
+                self._update(item, decision, self._genre_to_set(item, decision))
+                self._save(item, write)
 
         self.classify(todo, on_result)
 
@@ -308,7 +317,7 @@ class GenrelabPlugin(BeetsPlugin):
         """Album mode: the album's genre is the top of its tracks' mean distribution.
 
         Each track keeps its own ``genrelab_*`` attributes; a track gets the album's genre
-        when the album's genre is set. An album is stored as soon as its last track is done.
+        when the album's genre is set. An album is saved as soon as its last track is done.
         """
         todo = [album for album in albums if not self._skip(album)]
         if len(todo) < len(albums):
@@ -341,15 +350,15 @@ class GenrelabPlugin(BeetsPlugin):
             return
         ok = [result for _, result in results if "error" not in result]
         album_decision = self._decide(summarise(ok, self.engine().labels).distribution)
-        genre_set = self._apply(album, album_decision, write)
+        genre = self._genre_to_set(album, album_decision)
+        self._update(album, album_decision, genre)
+        force = self.config["force"].get(bool)
         for item, decision in decisions:
-            for key, value in decision.attributes().items():
-                item[key] = value
-            if genre_set and album_decision.genre is not None:
-                item.update(genre_fields(item, album_decision.genre))
-            ui.show_model_changes(item)
-            if not self.config["pretend"].get(bool):
-                self._save(item, write)
+            kept = existing_genres(item) and not force
+            self._update(item, decision, None if kept else genre)
+            self._save(item, write)
+        # Last: until its tracks are saved, an interrupted album is redone by the next run.
+        self._save(album, write)
 
     # beets hooks
 
