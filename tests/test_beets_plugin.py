@@ -27,7 +27,7 @@ pytest.importorskip("beets")
 import yaml
 from mediafile import MediaFile
 
-from beetsplug.genrelab import decide, restrict_labels
+from beetsplug.genrelab import GenrelabPlugin, decide, restrict_labels
 from genrelab.errors import GenrelabError
 
 SR = 22050
@@ -264,3 +264,33 @@ def test_decide_maps_and_applies_min_confidence():
     restricted = decide(probabilities, labels=["jazz", "pop"], min_confidence=0.55)
     assert (restricted.label, restricted.genre) == ("jazz", "Jazz")
     assert restricted.confidence == pytest.approx(0.6)
+
+
+@pytest.fixture
+def beets_config(tmp_path):
+    """beets' global config with its defaults only (never the user's), reset afterwards."""
+    import beets
+
+    beets.config.clear()
+    beets.config.read(user=False, defaults=True)
+    beets.config["library"] = str(tmp_path / "library.db")
+    yield beets.config
+    beets.config.clear()
+
+
+def test_failed_tag_write_leaves_the_library_unchanged(beets_config, tmp_path, monkeypatch):
+    from beets.library import Item, Library
+
+    lib = Library(str(tmp_path / "library.db"), str(tmp_path))
+    item = Item(path=str(tmp_path / "song.flac"), title="Song")
+    lib.add(item)
+    monkeypatch.setattr(Item, "try_write", lambda self, *args, **kwargs: False)
+    plugin = GenrelabPlugin()
+    decision = decide({"rock": 0.9, "jazz": 0.1})
+    plugin._update(item, decision, decision.genre)
+    plugin._save(item, write=True)
+    stored = lib.get_item(item.id)
+    assert "genrelab_genre" not in stored and not stored.genres
+    monkeypatch.undo()  # the same change saves once the write succeeds (library only here)
+    plugin._save(item, write=False)
+    assert lib.get_item(item.id).genres == ["Rock"]

@@ -231,6 +231,8 @@ class GenrelabPlugin(BeetsPlugin):
 
         from genrelab.batch import iter_results
 
+        if not items:
+            return
         engine = self.engine()
         files = [os.fsdecode(item.path) for item in items]
         results = iter_results(
@@ -412,6 +414,8 @@ class GenrelabPlugin(BeetsPlugin):
 
         def run(lib: Library, opts: Any, args: list[str]) -> None:
             write = ui.should_write(opts.write)
+            if opts.model and opts.model != "default":  # relative to here, not the config
+                opts.model = str(Path(opts.model).expanduser().resolve())
             self.config.set_args({k: v for k, v in vars(opts).items() if k != "write"})
             if self.config["album"].get(bool):
                 self.tag_albums(list(lib.albums(args)), write)
