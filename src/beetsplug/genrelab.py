@@ -24,6 +24,7 @@ from beets import ui
 from beets.dbcore import types
 from beets.library import Album, Item
 from beets.plugins import BeetsPlugin
+from beets.util import displayable_path
 
 if TYPE_CHECKING:
     from beets.importer import ImportSession, ImportTask
@@ -255,7 +256,7 @@ class GenrelabPlugin(BeetsPlugin):
 
     def _failed(self, item: Item, result: Mapping[str, Any]) -> bool:
         if "error" in result:
-            self._log.warning("skipped {}: {}", item.filepath, result["error"])
+            self._log.warning("skipped {}: {}", displayable_path(item.path), result["error"])
             return True
         return False
 
@@ -296,7 +297,9 @@ class GenrelabPlugin(BeetsPlugin):
             obj.store(inherit=False)  # tracks are saved one by one, each with its own file
             return
         if write and not obj.try_write():  # beets has logged why
-            self._log.warning("{}: tags not written, library left unchanged", obj.filepath)
+            self._log.warning(
+                "{}: tags not written, library left unchanged", displayable_path(obj.path)
+            )
             return
         obj.store()
 
