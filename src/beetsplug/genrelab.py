@@ -41,28 +41,6 @@ Probabilities = dict[str, float]
 CONFIDENCE = types.NullFloat(2)
 
 
-def restrict_labels(probabilities: Mapping[str, float], labels: Sequence[str]) -> Probabilities:
-    """Keep only ``labels`` and renormalise them to sum to 1 (all labels when empty).
-
-    For libraries that should only ever receive some of a model's genres: the choice is then
-    made among those, with confidences that are shares of them. An unknown label is an error
-    rather than silently ignored, since it would otherwise never be chosen.
-    """
-    from genrelab.errors import GenrelabError
-
-    if not labels:
-        return dict(probabilities)
-    unknown = [label for label in labels if label not in probabilities]
-    if unknown:
-        raise GenrelabError(
-            f"unknown label(s) {', '.join(unknown)}; the model predicts {', '.join(probabilities)}"
-        )
-    total = sum(probabilities[label] for label in labels)
-    if total <= 0:
-        return {label: 1.0 / len(labels) for label in labels}
-    return {label: probabilities[label] / total for label in labels}
-
-
 @dataclass(frozen=True)
 class Decision:
     """What one classification means for a beets object: its flexible attributes and genre."""
@@ -89,20 +67,20 @@ class Decision:
 def decide(
     probabilities: Mapping[str, float],
     *,
-    labels: Sequence[str] = (),
     mapping: Mapping[str, str] | None = None,
     min_confidence: float = 0.0,
     tags: Iterable[Any] = (),
 ) -> Decision:
     """Pick the genre from track (or album) probabilities under the user's options.
 
+    ``labels`` were already applied by the engine (every window renormalised over them).
+
     ``mapping`` renames model labels into the user's taxonomy (e.g. ``hiphop: Hip-Hop``);
     unmapped labels are spelt as ``genrelab classify --write-tags`` spells them.
     """
     from genrelab.batch import genre_tag
 
-    restricted = restrict_labels(probabilities, labels)
-    ranked = sorted(restricted.items(), key=lambda kv: -kv[1])
+    ranked = sorted(probabilities.items(), key=lambda kv: -kv[1])
     label, confidence = ranked[0]
     name = (mapping or {}).get(label) or genre_tag(label)
     return Decision(
@@ -193,7 +171,6 @@ class GenrelabPlugin(BeetsPlugin):
     def _decide(self, probabilities: Mapping[str, float], tags: Iterable[Any] = ()) -> Decision:
         return decide(
             probabilities,
-            labels=self._labels(),
             mapping={str(k): str(v) for k, v in (self.config["map"].get(dict) or {}).items()},
             min_confidence=self.config["min_confidence"].as_number(),
             tags=tags,
@@ -204,15 +181,16 @@ class GenrelabPlugin(BeetsPlugin):
         if self._engine is None:
             from genrelab.batch import EngineSpec, tagging_available
             from genrelab.errors import GenrelabError
+            from genrelab.labels import parse_labels
 
             spec = EngineSpec(
                 self._models(),
                 self.config["aggregate"].as_choice(["mean", "vote", "middle"]),
                 tags=self.config["tags"].get(bool) and tagging_available(),
+                labels=parse_labels(self._labels()),
             )
             try:
                 engine = spec.build()
-                restrict_labels(dict.fromkeys(engine.labels, 1.0), self._labels())
             except GenrelabError as err:
                 raise ui.UserError(f"genrelab: {err}") from err
             self._engine = engine
