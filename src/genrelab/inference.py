@@ -13,6 +13,7 @@ from threadpoolctl import threadpool_limits
 
 from genrelab import parallel
 from genrelab.aggregate import aggregate
+from genrelab.audio.level import LevelMeter
 from genrelab.errors import AudioError, GenrelabError
 from genrelab.labels import resolve_labels, restrict
 from genrelab.models.bundle import Bundle, load_bundle
@@ -166,6 +167,9 @@ class Classifier:
 
             y = soxr.resample(y, sr, self.sr, quality="HQ").astype(np.float32)
         self._check_length(y.size, path)
+        meter = LevelMeter()
+        meter.add(y)
+        meter.check(path)
         if aggregate == "middle":
             spans = [middle_window(y.size, self.sr, self.window_s)]
         else:
@@ -192,9 +196,11 @@ class Classifier:
         rows: list[np.ndarray] = []
         batch: list[np.ndarray] = []
         inputs = self._keep()
+        meter = LevelMeter()
         windows = iter_windows(path, self.sr, self.window_s, self.hop_s, min_last_s=self.tail_s)
         for window, samples in windows:
             spans.append((window.start_s, window.end_s))
+            meter.add(samples)
             batch.append(samples)
             if len(batch) == BATCH_WINDOWS:
                 rows.append(self._predict(batch, inputs))
@@ -205,6 +211,7 @@ class Classifier:
             raise AudioError(f"{path_str}: no audio could be decoded")
         if meta.duration is None:
             self._check_length(round(spans[-1][1] * self.sr), path_str)
+        meter.check(path_str)
         return self._finish(path_str, spans, np.concatenate(rows), aggregate, inputs or [])
 
     def _keep(self) -> list[np.ndarray] | None:

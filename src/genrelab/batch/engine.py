@@ -23,6 +23,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from genrelab.aggregate import aggregate
+from genrelab.audio.level import LevelMeter
 from genrelab.errors import AudioError, GenrelabError, ModelError
 from genrelab.inference import (
     BATCH_WINDOWS,
@@ -143,13 +144,19 @@ class Windowing:
             )
 
     def windows(self, path: str | Path, method: str) -> Iterator[tuple[Span, np.ndarray]]:
-        """``(span, samples)`` per window, streamed (``middle`` decodes the file once)."""
+        """``(span, samples)`` per window, streamed (``middle`` decodes the file once).
+
+        Silence is refused once the last window is out (see :mod:`genrelab.audio.level`).
+        """
         from genrelab.audio import info, iter_windows, load, middle_window
 
         name = str(path)
+        meter = LevelMeter()
         if method == "middle":
             y, _ = load(path, sr=self.sr)
             self.check_length(y.size, name)
+            meter.add(y)
+            meter.check(name)
             w = middle_window(y.size, self.sr, self.window_s)
             yield (w.start_s, w.end_s), y[w.start : w.end]
             return
@@ -161,9 +168,11 @@ class Windowing:
             path, self.sr, self.window_s, self.hop_s, min_last_s=self.tail_s
         ):
             end = max(end, w.end)
+            meter.add(samples)
             yield (w.start_s, w.end_s), samples
         if meta.duration is None:
             self.check_length(end, name)
+        meter.check(name)
 
     def decode(self, path: str | Path, method: str) -> tuple[list[Span], np.ndarray]:
         """All windows of a file stacked ``(n_windows, n_samples)``: the Ray decode stage."""
