@@ -177,6 +177,10 @@ class Classifier:
         inputs = self._keep()
         windows = iter_windows(path, self.sr, self.window_s, self.hop_s, min_last_s=self.tail_s)
         for window, samples in windows:
+            # A header's length can be wrong (a cut file): a window shorter than full is the
+            # whole signal, so check it, with the path, before a front end refuses it.
+            if window.length < round(self.window_s * self.sr):
+                self._check_length(window.end, path_str)
             spans.append((window.start_s, window.end_s))
             batch.append(samples)
             if len(batch) == BATCH_WINDOWS:
@@ -186,8 +190,6 @@ class Classifier:
             rows.append(self._predict(batch, inputs))
         if not rows:
             raise AudioError(f"{path_str}: no audio could be decoded")
-        if meta.duration is None:
-            self._check_length(round(spans[-1][1] * self.sr), path_str)
         return self._finish(path_str, spans, np.concatenate(rows), aggregate, inputs or [])
 
     def _keep(self) -> list[np.ndarray] | None:

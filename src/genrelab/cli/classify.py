@@ -29,26 +29,24 @@ class Aggregate(StrEnum):
 
 
 def collect_audio(paths: list[Path], recursive: bool) -> list[Path]:
-    """Expand folders into their audio files (sorted); a missing path is a usage error."""
-    from genrelab.audio import AUDIO_EXTENSIONS
+    """Expand folders into their audio entries (sorted); a missing path is a usage error.
+
+    An entry named like audio that is not a readable file is kept, so it is reported as a
+    failure rather than silently skipped; an explicit path that is a broken or looping
+    symbolic link is kept for the same reason.
+    """
+    from genrelab.audio.scan import find_audio
 
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            pattern = "**/*" if recursive else "*"
-            found = sorted(
-                p
-                for p in path.glob(pattern)
-                if p.is_file()
-                and p.suffix.lower() in AUDIO_EXTENSIONS
-                and not p.name.startswith(".")
-            )
+            found = find_audio(path, recursive)
             if not found:
                 raise GenrelabError(
                     f"no audio files in {path}" + ("" if recursive else " (try --recursive)")
                 )
             files += found
-        elif path.exists():
+        elif path.exists() or path.is_symlink():
             files.append(path)
         else:
             raise GenrelabError(f"no such file or folder: {path}")
