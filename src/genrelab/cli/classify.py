@@ -66,6 +66,7 @@ def example_track(directory: Path) -> Path:
 
 def _print_table(results: list[dict[str, Any]], top: int) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     with_tags = any(r.get("tags") for r in results)
     table = Table(show_lines=False)
@@ -80,7 +81,7 @@ def _print_table(results: list[dict[str, Any]], top: int) -> None:
             continue
         ranked = sorted(r["probabilities"].items(), key=lambda kv: -kv[1])[:top]
         cells = [
-            Path(r["path"]).name,
+            Text(Path(r["path"]).name),  # plain text: brackets in names are not markup
             r["genre"],
             f"{r['confidence']:.2f}",
             ", ".join(f"{g} {p:.2f}" for g, p in ranked),
@@ -216,7 +217,8 @@ def classify(
         changes = _write_tags(results, dry_run) if write_tags else []
     failures = [r for r in results if "error" in r]
     for r in failures:
-        err.print(f"genrelab: {r['error']}", highlight=False, soft_wrap=True)
+        # markup=False: a file named "song [live].wav" must print as is, not as a style tag.
+        err.print(f"genrelab: {r['error']}", highlight=False, soft_wrap=True, markup=False)
     _report(results, engine.labels, as_json=as_json, output=output, album=album, top=top)
     if changes:
         _print_tag_changes(changes, err if as_json else out)
