@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import struct
 import warnings
 import zipfile
@@ -53,6 +54,15 @@ def _wav_with(fields: dict[int, bytes], data_bytes: int) -> bytes:
     return bytes(wav[: 44 + data_bytes])
 
 
+def _flac_claiming_a_month() -> bytes:
+    """A 1 s FLAC whose STREAMINFO declares 2**36 - 1 samples (about 36 days at 22 kHz)."""
+    flac = bytearray(_encoded("FLAC", seconds=1.0))
+    info_block = 8  # "fLaC" + the metadata block header
+    flac[info_block + 13] |= 0x0F
+    flac[info_block + 14 : info_block + 18] = b"\xff\xff\xff\xff"
+    return bytes(flac)
+
+
 def _png() -> bytes:
     return b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
 
@@ -92,6 +102,7 @@ def _build_corpus(root: Path) -> dict[str, str]:
         _wav_with({22: struct.pack("<H", 65535), 24: struct.pack("<I", 4_000_000_000)}, 10_000),
         "not an audio file or corrupt",
     )
+    put("lying-length.flac", _flac_claiming_a_month(), "truncated or corrupt")
     for name, value in [("nan.wav", np.nan), ("inf.wav", np.inf)]:
         _float_wav(root / name, value)
         expect[name] = "contains non-finite samples (NaN/inf)"
@@ -214,7 +225,7 @@ def test_permission_denied_is_named_as_such(tmp_path, monkeypatch):
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(os, "open", refuse)
-    with pytest.raises(AudioError, match=f"cannot read {path}: permission denied"):
+    with pytest.raises(AudioError, match=re.escape(f"cannot read {path}: permission denied")):
         info(path)
 
 
@@ -225,6 +236,14 @@ def test_absurd_samples_fail_before_any_maths_warns(tmp_path):
         warnings.simplefilter("error")
         with pytest.raises(AudioError, match="over 1000 times full scale"):
             load(path, sr=16000)
+
+
+def test_a_lying_length_header_is_not_preallocated(tmp_path):
+    path = tmp_path / "month.flac"
+    path.write_bytes(_flac_claiming_a_month())
+    assert info(path).duration > 30 * 86400
+    with pytest.raises(AudioError, match=r"month\.flac is truncated or corrupt"):
+        load(path, sr=SR)  # not a MemoryError for 256 GiB
 
 
 # --- the HTTP API ----------------------------------------------------------------------

@@ -41,6 +41,9 @@ AUDIO_EXTENSIONS = frozenset(
 #: its features would overflow, so it is refused like a file with NaN or inf samples.
 MAX_PEAK = 1000.0
 
+#: Most samples :func:`load` preallocates from a header's length (1 GiB of float32).
+MAX_PREALLOC = 2**28
+
 #: Extensions libsndfile takes for MPEG audio whatever the content (see :func:`_sniff_mpeg`).
 _MPEG_SUFFIXES = frozenset({".mp1", ".mp2", ".mp3"})
 
@@ -133,7 +136,11 @@ def load(
     target = sr or meta.samplerate
     blocks = _stream(meta, target, mono, BLOCK_SECONDS, offset, duration)
     lead = () if mono else (meta.channels,)
-    return _collect(blocks, lead, _expected_length(meta, target, offset, duration)), target
+    # A header can declare any length (a FLAC's total can say 3 million seconds): trust it
+    # for the preallocation only up to MAX_PREALLOC samples; longer real audio grows the array.
+    expected = _expected_length(meta, target, offset, duration)
+    capacity = min(expected, MAX_PREALLOC // (meta.channels if lead else 1))
+    return _collect(blocks, lead, capacity), target
 
 
 def require_duration(y: np.ndarray, sr: int, min_seconds: float, path: PathLike) -> None:
