@@ -28,7 +28,7 @@ import soundfile as sf
 from genrelab import synth
 from genrelab.service import ServiceSettings, background_server, create_app
 
-READ_TIMEOUT = 3.0
+READ_TIMEOUT = 4.0
 MIN_RATE = 1000.0  # bytes/s
 RECEIVE_SLOTS = 24
 
@@ -132,7 +132,7 @@ def test_twenty_slow_uploads_do_not_block_a_normal_client(server, app):
             reply = _read_reply(sock)
             assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
             assert b"too slow" in reply and b"application/json" in reply
-        assert time.monotonic() - started < READ_TIMEOUT + 3.0
+        assert time.monotonic() - started < READ_TIMEOUT + 5.0
     _wait_for(lambda: _health(server)["receiving"] == 0)
     assert not any(app.state.service.uploads.iterdir()), "cut-off uploads are deleted"
 
@@ -191,7 +191,7 @@ def test_a_body_shorter_than_its_content_length_is_400_after_the_timeout(server)
     assert reply.startswith(b"HTTP/1.1 400"), reply[:200]
     body = json.loads(reply.split(b"\r\n\r\n", 1)[1])
     assert "stopped after 100 of the 10000 bytes" in body["error"]
-    assert READ_TIMEOUT - 0.5 < waited < READ_TIMEOUT + 2.0
+    assert READ_TIMEOUT - 0.5 < waited < READ_TIMEOUT + 4.0
 
 
 def test_keep_alive_survives_errors_and_bad_audio(server, app, monkeypatch):
@@ -266,7 +266,7 @@ def test_sigterm_with_a_slow_client_exits_within_the_deadline(tiny_bundle):
             assert reply.startswith(b"HTTP/1.1 503"), reply[:200]
             assert b"shutting down" in reply
             process.wait(timeout=deadline_s + 10)
-            assert time.monotonic() - started < deadline_s + 2.0
+            assert time.monotonic() - started < deadline_s + 4.0
     finally:
         if process.poll() is None:
             process.kill()
