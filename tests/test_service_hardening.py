@@ -179,19 +179,26 @@ def test_multipart_without_its_closing_boundary_is_400(server):
     assert ok.status_code == 200, ok.text
 
 
-def test_a_body_shorter_than_its_content_length_is_400_after_the_timeout(server):
-    with socket.create_connection(_address(server), timeout=30) as sock:
-        sock.sendall(
-            b"POST /v1/classify HTTP/1.1\r\nHost: t\r\nContent-Type: audio/wav\r\n"
-            b"Content-Length: 10000\r\n\r\n" + b"\x00" * 100
-        )
+def test_stalled_bodies_are_answered_after_the_read_timeout(server):
+    """Short of its Content-Length: 400; a chunked body that stalls: 408. Both closed."""
+    head = b"POST /v1/classify HTTP/1.1\r\nHost: t\r\nContent-Type: audio/wav\r\n"
+    short = socket.create_connection(_address(server), timeout=30)
+    stalled = socket.create_connection(_address(server), timeout=30)
+    with short, stalled:
+        short.sendall(head + b"Content-Length: 10000\r\n\r\n" + b"\x00" * 100)
+        stalled.sendall(head + b"Transfer-Encoding: chunked\r\n\r\n10\r\n" + b"\x00" * 16)
         started = time.monotonic()
-        reply = _read_reply(sock)
+        replies = [_read_reply(short), _read_reply(stalled)]
         waited = time.monotonic() - started
-    assert reply.startswith(b"HTTP/1.1 400"), reply[:200]
-    body = json.loads(reply.split(b"\r\n\r\n", 1)[1])
-    assert "stopped after 100 of the 10000 bytes" in body["error"]
     assert READ_TIMEOUT - 0.5 < waited < READ_TIMEOUT + 4.0
+    (status_short, body_short), (status_stalled, body_stalled) = [
+        (reply.split(b"\r\n", 1)[0], json.loads(reply.split(b"\r\n\r\n", 1)[1]))
+        for reply in replies
+    ]
+    assert status_short == b"HTTP/1.1 400 Bad Request"
+    assert "stopped after 100 of the 10000 bytes" in body_short["error"]
+    assert status_stalled == b"HTTP/1.1 408 Request Timeout"
+    assert f"no upload data for {READ_TIMEOUT:g} s" in body_stalled["error"]
 
 
 def test_keep_alive_survives_errors_and_bad_audio(server, app, monkeypatch):
@@ -271,3 +278,34 @@ def test_sigterm_with_a_slow_client_exits_within_the_deadline(tiny_bundle):
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+def test_shutdown_answers_a_running_analysis_503_within_the_deadline(tiny_bundle, tmp_path):
+    settings = ServiceSettings(tmp_dir=tmp_path, warm_up=False, shutdown_timeout_s=1.0)
+    app = create_app(tiny_bundle, settings)
+    service = app.state.service
+    classify = service.classify
+    release = threading.Event()
+
+    def slow(*args, **kwargs):
+        release.wait(10)
+        return classify(*args, **kwargs)
+
+    service.classify = slow
+    answers: list[tuple[httpx.Response, float]] = []
+    with background_server(app) as url:
+
+        def client() -> None:
+            answer = httpx.post(f"{url}/v1/classify", content=wav_bytes(3.0), timeout=30)
+            answers.append((answer, time.monotonic()))
+
+        thread = threading.Thread(target=client)
+        thread.start()
+        _wait_for(lambda: service.slots.used == 1)
+        stopping = time.monotonic()
+        threading.Timer(3.0, release.set).start()  # the job itself ends later
+    thread.join()
+    ((answer, answered_at),) = answers
+    assert answer.status_code == 503
+    assert answer.json()["error"] == "the server shut down before the analysis finished"
+    assert answered_at - stopping < settings.shutdown_timeout_s + 1.0
