@@ -235,6 +235,8 @@ async def _body(
                 limits.read_timeout_s,
                 received / limits.min_rate if limits.min_rate > 0 else float("inf"),
             )
+            if rate_until >= idle_until - POLL_S:  # due together: a silent client has stalled
+                rate_until = float("inf")
             stop = stop_at()
             until = min(idle_until, rate_until, float("inf") if stop is None else stop)
             await asyncio.wait({pending}, timeout=max(0.0, min(until - now, POLL_S)))
