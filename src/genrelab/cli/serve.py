@@ -35,7 +35,7 @@ def serve(
     ] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Tracks analysed at once (threads).")] = 2,
     queue: Annotated[
-        int, typer.Option(min=0, help="Requests waiting beyond the workers before 503.")
+        int, typer.Option(min=0, help="Received uploads waiting for a worker before 503.")
     ] = 16,
     max_upload_mb: Annotated[
         float, typer.Option(min=0.001, help="Largest upload accepted (413 beyond).")
