@@ -199,6 +199,10 @@ class Classifier:
         meter = LevelMeter()
         windows = iter_windows(path, self.sr, self.window_s, self.hop_s, min_last_s=self.tail_s)
         for window, samples in windows:
+            # A header's length can be wrong (a cut file): a window shorter than full is the
+            # whole signal, so check it, with the path, before a front end refuses it.
+            if window.length < round(self.window_s * self.sr):
+                self._check_length(window.end, path_str)
             spans.append((window.start_s, window.end_s))
             meter.add(samples)
             batch.append(samples)
@@ -209,8 +213,6 @@ class Classifier:
             rows.append(self._predict(batch, inputs))
         if not rows:
             raise AudioError(f"{path_str}: no audio could be decoded")
-        if meta.duration is None:
-            self._check_length(round(spans[-1][1] * self.sr), path_str)
         meter.check(path_str)
         return self._finish(path_str, spans, np.concatenate(rows), aggregate, inputs or [])
 

@@ -8,10 +8,14 @@ copies, and :func:`load` is exactly the concatenation of :func:`stream`.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
+import stat
+import sys
+import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +35,20 @@ PathLike = str | os.PathLike[str]
 AUDIO_EXTENSIONS = frozenset(
     {".wav", ".flac", ".ogg", ".opus", ".mp3", ".au", ".snd", ".aiff", ".aif", ".m4a", ".aac"}
 )
+
+#: Largest sample magnitude accepted (60 dB over full scale). Float files may go a little
+#: over 1.0 and are kept as decoded; beyond this the file is broken (e.g. ±1e30 samples), and
+#: its features would overflow, so it is refused like a file with NaN or inf samples.
+MAX_PEAK = 1000.0
+
+#: Most samples :func:`load` preallocates from a header's length (1 GiB of float32).
+MAX_PREALLOC = 2**28
+
+#: Extensions libsndfile takes for MPEG audio whatever the content (see :func:`_sniff_mpeg`).
+_MPEG_SUFFIXES = frozenset({".mp1", ".mp2", ".mp3"})
+
+#: Serialises the brief silencing of file descriptor 2 (see :func:`_c_stderr_silenced`).
+_STDERR_LOCK = threading.Lock()
 
 #: Decoding block used by :func:`load` and by default in :func:`stream`.
 BLOCK_SECONDS = 60.0
@@ -63,13 +81,12 @@ class AudioInfo:
 def info(path: PathLike) -> AudioInfo:
     """Sample rate, channels, length and format of ``path``; raises AudioError if unreadable."""
     p = _check_file(path)
-    try:
-        with sf.SoundFile(p) as f:
+    f = _open_sndfile(p)
+    if f is not None:
+        with f:
             return AudioInfo(
                 p, f.samplerate, f.channels, f.frames, f.frames / f.samplerate, f.format, f.subtype
             )
-    except sf.SoundFileError:
-        pass  # not a libsndfile format: ask FFmpeg
     with _av_audio(p) as (container, st):
         if st.duration is not None:
             duration = float(st.duration * st.time_base)
@@ -119,7 +136,11 @@ def load(
     target = sr or meta.samplerate
     blocks = _stream(meta, target, mono, BLOCK_SECONDS, offset, duration)
     lead = () if mono else (meta.channels,)
-    return _collect(blocks, lead, _expected_length(meta, target, offset, duration)), target
+    # A header can declare any length (a FLAC's total can say 3 million seconds): trust it
+    # for the preallocation only up to MAX_PREALLOC samples; longer real audio grows the array.
+    expected = _expected_length(meta, target, offset, duration)
+    capacity = min(expected, MAX_PREALLOC // (meta.channels if lead else 1))
+    return _collect(blocks, lead, capacity), target
 
 
 def require_duration(y: np.ndarray, sr: int, min_seconds: float, path: PathLike) -> None:
@@ -132,14 +153,115 @@ def require_duration(y: np.ndarray, sr: int, min_seconds: float, path: PathLike)
 
 
 def _check_file(path: PathLike) -> Path:
+    """``path`` as a Path if it is a non-empty regular file we may read; else a clear AudioError.
+
+    Everything is decided from one ``stat`` (and one ``open`` for the permission), so a FIFO is
+    never opened (that would block) and a symlink loop is named as such.
+    """
     p = Path(path)
-    if not p.exists():
-        raise AudioError(f"Audio file not found: {p}")
-    if p.is_dir():
+    try:
+        st = p.stat()
+    except OSError as err:
+        raise AudioError(_stat_problem(p, err)) from err
+    if stat.S_ISDIR(st.st_mode):
         raise AudioError(f"{p} is a directory, not an audio file")
-    if p.stat().st_size == 0:
+    if not stat.S_ISREG(st.st_mode):
+        raise AudioError(
+            f"{p} is not a regular file ({_file_kind(st.st_mode)}); give an audio file"
+        )
+    if st.st_size == 0:
         raise AudioError(f"{p} is empty (0 bytes)")
+    try:
+        os.close(os.open(p, os.O_RDONLY))
+    except OSError as err:
+        raise AudioError(_stat_problem(p, err)) from err
     return p
+
+
+def _stat_problem(p: Path, err: OSError) -> str:
+    if err.errno == errno.ELOOP:
+        return f"{p} is a symbolic link loop (it never reaches a file)"
+    if err.errno in (errno.EACCES, errno.EPERM):
+        return f"cannot read {p}: permission denied"
+    if err.errno == errno.ENOENT and p.is_symlink():
+        return f"{p} is a broken symbolic link (its target {os.readlink(p)} does not exist)"
+    if err.errno in (errno.ENOENT, errno.ENOTDIR):
+        return f"Audio file not found: {p}"
+    return f"cannot read {p}: {err.strerror or err}"
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO / named pipe"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a plain file"
+
+
+def _not_audio(p: Path) -> str:
+    return f"cannot decode {p}: not an audio file or corrupt"
+
+
+def _open_sndfile(p: Path) -> sf.SoundFile | None:
+    """libsndfile's handle on ``p``, or ``None`` when FFmpeg should try instead.
+
+    libsndfile reads any bytes named ``.au``/``.snd`` as headerless u-law and any bytes named
+    ``.mp3`` as MPEG (mpg123 then prints resync notes on stderr), so those guesses are refused:
+    headerless RAW is never what a user means, and MPEG must start like MPEG.
+    """
+    mpeg = p.suffix.lower() in _MPEG_SUFFIXES
+    if mpeg and not _sniff_mpeg(p):
+        return None
+    try:
+        with _c_stderr_silenced() if mpeg else nullcontext():
+            f = sf.SoundFile(p)
+    except sf.SoundFileError:
+        return None  # not a libsndfile format: ask FFmpeg
+    if f.format == "RAW" or f.samplerate <= 0 or f.channels <= 0:
+        f.close()
+        return None
+    return f
+
+
+@contextmanager
+def _c_stderr_silenced() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null while libsndfile opens an MP3.
+
+    mpg123 prints warnings about damaged files ("Xing stream size off...") straight to the C
+    stderr, which no Python setting reaches; the open takes milliseconds, and the failure, if
+    any, is reported as one AudioError line instead. Other threads' stderr output in those
+    milliseconds is lost, which is why only the open is wrapped.
+    """
+    with _STDERR_LOCK:
+        sys.stderr.flush()
+        try:
+            saved = os.dup(2)
+        except OSError:  # no fd 2 at all: nothing to silence
+            yield
+            return
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)
+
+
+def _sniff_mpeg(p: Path) -> bool:
+    """Whether ``p`` starts like MPEG audio: an ID3v2 tag or a frame header at byte 0."""
+    with open(p, "rb") as fh:
+        head = fh.read(4)
+    if head[:3] == b"ID3":
+        return True
+    if len(head) < 4 or head[0] != 0xFF or head[1] & 0xE0 != 0xE0:
+        return False
+    version, layer = (head[1] >> 3) & 3, (head[1] >> 1) & 3
+    bitrate, rate = head[2] >> 4, (head[2] >> 2) & 3
+    return version != 1 and layer != 0 and bitrate != 15 and rate != 3
 
 
 def _check_request(
@@ -179,8 +301,7 @@ def _stream(
     )
     decoded = 0
     for x in _native_blocks(meta.path, start, stop, block):
-        if not np.isfinite(x).all():
-            raise AudioError(f"{meta.path} contains NaN or infinite samples")
+        _check_samples(meta.path, x)
         decoded += len(x)
         y = x.mean(axis=1) if mono else x
         if resampler is not None:
@@ -197,6 +318,21 @@ def _stream(
             yield _channels_first(tail)
 
 
+def _check_samples(path: Path, x: np.ndarray) -> None:
+    """Refuse NaN/inf and absurd magnitudes (over ``MAX_PEAK``) before any maths warns on them."""
+    if not x.size:
+        return
+    peak = float(np.max(np.abs(x)))  # NaN propagates through max
+    if peak <= MAX_PEAK:
+        return
+    if not np.isfinite(peak):
+        raise AudioError(f"{path} contains non-finite samples (NaN/inf); the file is corrupt")
+    raise AudioError(
+        f"{path} has samples of magnitude {peak:.3g}, over {MAX_PEAK:g} times full scale; "
+        "the file is corrupt"
+    )
+
+
 def _channels_first(y: np.ndarray) -> np.ndarray:
     """soundfile and soxr use ``(frames, channels)``; librosa (and we) return the transpose."""
     return y if y.ndim == 1 else np.ascontiguousarray(y.T)
@@ -204,9 +340,8 @@ def _channels_first(y: np.ndarray) -> np.ndarray:
 
 def _native_blocks(path: Path, start: int, stop: int | None, block: int) -> Iterator[np.ndarray]:
     """``(frames, channels)`` float32 blocks of the file's own rate, frames ``[start, stop)``."""
-    try:
-        f = sf.SoundFile(path)
-    except sf.SoundFileError:
+    f = _open_sndfile(path)
+    if f is None:
         yield from _av_blocks(path, start, stop, block)
         return
     with f:
@@ -246,15 +381,16 @@ def _av_audio(path: Path) -> Iterator[tuple[av.container.InputContainer, av.Audi
     try:
         container = av.open(str(path))
     except av.FFmpegError as err:
-        raise AudioError(
-            f"{path} is not a readable audio file (unsupported format or corrupt data)"
-        ) from err
+        raise AudioError(_not_audio(path)) from err
     with container:
         if not container.streams.audio:
             raise AudioError(
                 f"{path} is not an audio file (no audio stream; looks like {container.format.name})"
             )
-        yield container, container.streams.audio[0]
+        st = container.streams.audio[0]
+        if not st.rate or st.rate <= 0 or not st.channels:
+            raise AudioError(_not_audio(path))
+        yield container, st
 
 
 def _trim(chunks: Iterable[np.ndarray], start: int, stop: int | None) -> Iterator[np.ndarray]:

@@ -29,26 +29,24 @@ class Aggregate(StrEnum):
 
 
 def collect_audio(paths: list[Path], recursive: bool) -> list[Path]:
-    """Expand folders into their audio files (sorted); a missing path is a usage error."""
-    from genrelab.audio import AUDIO_EXTENSIONS
+    """Expand folders into their audio entries (sorted); a missing path is a usage error.
+
+    An entry named like audio that is not a readable file is kept, so it is reported as a
+    failure rather than silently skipped; an explicit path that is a broken or looping
+    symbolic link is kept for the same reason.
+    """
+    from genrelab.audio.scan import find_audio
 
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
-            pattern = "**/*" if recursive else "*"
-            found = sorted(
-                p
-                for p in path.glob(pattern)
-                if p.is_file()
-                and p.suffix.lower() in AUDIO_EXTENSIONS
-                and not p.name.startswith(".")
-            )
+            found = find_audio(path, recursive)
             if not found:
                 raise GenrelabError(
                     f"no audio files in {path}" + ("" if recursive else " (try --recursive)")
                 )
             files += found
-        elif path.exists():
+        elif path.exists() or path.is_symlink():
             files.append(path)
         else:
             raise GenrelabError(f"no such file or folder: {path}")
@@ -68,6 +66,7 @@ def example_track(directory: Path) -> Path:
 
 def _print_table(results: list[dict[str, Any]], top: int) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     with_tags = any(r.get("tags") for r in results)
     table = Table(show_lines=False)
@@ -82,7 +81,7 @@ def _print_table(results: list[dict[str, Any]], top: int) -> None:
             continue
         ranked = sorted(r["probabilities"].items(), key=lambda kv: -kv[1])[:top]
         cells = [
-            Path(r["path"]).name,
+            Text(Path(r["path"]).name),  # plain text: brackets in names are not markup
             r["genre"],
             f"{r['confidence']:.2f}",
             ", ".join(f"{g} {p:.2f}" for g, p in ranked),
@@ -229,7 +228,8 @@ def classify(
         changes = _write_tags(results, dry_run) if write_tags else []
     failures = [r for r in results if "error" in r]
     for r in failures:
-        err.print(f"genrelab: {r['error']}", highlight=False, soft_wrap=True)
+        # markup=False: a file named "song [live].wav" must print as is, not as a style tag.
+        err.print(f"genrelab: {r['error']}", highlight=False, soft_wrap=True, markup=False)
     _report(results, engine.labels, as_json=as_json, output=output, album=album, top=top)
     if changes:
         _print_tag_changes(changes, err if as_json else out)

@@ -1,22 +1,30 @@
 """The HTTP API and web page: upload (or record) a track, get its genre, timeline and spectrogram.
 
-Safety: uploads stream into a private temporary folder under a size limit and are deleted
-after use; no endpoint takes a path, so no server file can be read through the API. Work
-runs in a pool of ``workers`` threads, and at most ``workers + queue`` requests are admitted
-at once (others get 503 at once): memory stays under ``workers`` decoded tracks of at most
-``max_audio_s`` each, and disk under ``workers + queue`` uploads. A slot is freed when its
-job really ends, even if the client was answered with a timeout before.
+Safety: uploads stream into a private temporary folder under size, time and rate limits and
+are deleted after use; no endpoint takes a path, so no server file can be read through the
+API. A request first receives its whole body (at most ``max_receiving`` at once), and only
+then takes one of ``workers + queue`` analysis slots, so slow uploads never hold analysis
+capacity; beyond either limit the answer is 503 at once. Work runs in a pool of ``workers``
+threads: memory stays under ``workers`` decoded tracks of at most ``max_audio_s`` each, and
+disk under ``max_receiving + workers + queue`` uploads. A slot is freed when its job really
+ends, even if the client was answered with a timeout before.
+
+Every non-2xx answer is a JSON ``{"error": ...}``; an unexpected failure is logged and
+answered 500 without dropping the keep-alive connection. ``GET /readyz`` says 503 while new
+uploads would be refused (saturated or shutting down); ``GET /healthz`` stays 200 while the
+process is alive and reports the same counts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import logging
 import shutil
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
@@ -31,6 +39,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from genrelab import __version__
 from genrelab.batch.engine import log_probabilities, signal_tags
@@ -38,9 +47,14 @@ from genrelab.errors import AudioError, GenrelabError
 from genrelab.inference import Classifier
 from genrelab.models.bundle import Bundle
 from genrelab.service.render import mel_png
-from genrelab.service.uploads import Upload, UploadError, receive_upload
+from genrelab.service.uploads import BodyLimits, Upload, UploadError, receive_upload
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
+
+#: How often a request waiting for its analysis wakes up to notice a server shutdown.
+POLL_S = 0.25
 
 
 @dataclass(frozen=True)
@@ -53,8 +67,18 @@ class ServiceSettings:
     request_timeout_s: float = 120.0
     #: Tracks analysed at once (threads).
     workers: int = 2
-    #: Requests admitted beyond ``workers`` (uploading or waiting); more get 503.
+    #: Received uploads that may wait for a worker; more get 503.
     queue: int = 16
+    #: Uploads being received at once (they hold no analysis slot); more get 503.
+    max_receiving: int = 32
+    #: Longest wait for more of a request body (408; 400 when it stopped short of its
+    #: Content-Length); also the grace period before ``min_upload_rate`` applies.
+    read_timeout_s: float = 30.0
+    #: Bytes per second an upload must average after ``read_timeout_s`` (0: no minimum).
+    min_upload_rate: float = 16 * 1024
+    #: On SIGTERM/SIGINT: uploads still arriving get half of this, running analyses all of
+    #: it; what is left is then cancelled.
+    shutdown_timeout_s: float = 10.0
     #: Only the first this many seconds of a track are analysed.
     max_audio_s: float = 600.0
     #: Where the private upload folder is created (system temp by default).
@@ -103,10 +127,82 @@ class ErrorResponse(BaseModel):
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+    """An answer ``{"error": message}``; ``close`` ends the connection after it (body unread)."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        headers: dict[str, str] | None = None,
+        *,
+        close: bool = False,
+    ):
         super().__init__(message)
         self.status = status
-        self.headers = headers
+        self.headers = dict(headers or {})
+        if close:
+            self.headers["Connection"] = "close"
+
+
+def _busy(close: bool) -> ApiError:
+    return ApiError(503, "the server is busy; retry shortly", {"Retry-After": "2"}, close=close)
+
+
+class _Slots:
+    """A counter of ``capacity`` slots taken without waiting (a semaphore that says its use)."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.used = 0
+        self._lock = threading.Lock()
+
+    def acquire(self) -> bool:
+        with self._lock:
+            if self.used >= self.capacity:
+                return False
+            self.used += 1
+            return True
+
+    def release(self) -> None:
+        with self._lock:
+            if self.used <= 0:
+                raise ValueError("released more slots than were taken")
+            self.used -= 1
+
+    @property
+    def full(self) -> bool:
+        return self.used >= self.capacity
+
+
+class _JsonErrors:
+    """Answer an unexpected exception with a JSON 500, logged, instead of re-raising it.
+
+    Starlette's own last-resort handler re-raises after answering, and uvicorn then drops
+    the keep-alive connection; this middleware sits inside it and ends the story here.
+    """
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            log.exception("unexpected error answering %s %s", scope["method"], scope["path"])
+            if started:
+                raise
+            error = {"error": f"internal error ({type(exc).__name__})"}
+            await JSONResponse(error, 500)(scope, receive, send)
 
 
 _AUDIO_BODY = {
@@ -127,6 +223,8 @@ _AUDIO_BODY = {
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text}
     for code, text in {
+        400: "A malformed or cut upload (no closing boundary, body short of its length).",
+        408: "The upload stalled or arrived slower than the minimum rate.",
         413: "The upload is larger than the limit.",
         415: "Not an audio upload.",
         422: "The audio could not be decoded, is too short, or took too long to decode.",
@@ -164,8 +262,13 @@ class _Service:
         self.model_id = model_id
         self.settings = settings
         self.pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="genrelab")
-        self.slots = threading.BoundedSemaphore(settings.workers + settings.queue)
+        #: Analysis slots: received uploads being analysed or waiting for a worker.
+        self.slots = _Slots(settings.workers + settings.queue)
+        #: Uploads being received.
+        self.receiving = _Slots(settings.max_receiving)
         self.uploads = Path(tempfile.mkdtemp(prefix="genrelab-uploads-", dir=settings.tmp_dir))
+        #: Event-loop time when shutdown began (``None`` while serving).
+        self.stopping_since: float | None = None
 
     def warm_up(self) -> None:
         from genrelab import synth
@@ -175,30 +278,85 @@ class _Service:
         if self.classifier.classify_signal(y, sr).tags is None:
             signal_tags(y, sr)
 
+    def stop(self) -> None:
+        """Shutdown began: refuse new work, give uploads and analyses their share of time."""
+        self.stopping_since = asyncio.get_running_loop().time()
+
+    def _stop_at(self, share: float) -> float | None:
+        if self.stopping_since is None:
+            return None
+        return self.stopping_since + share * self.settings.shutdown_timeout_s
+
+    def readiness(self) -> dict[str, Any]:
+        """Whether a new upload would be admitted now, and the counts behind the answer."""
+        stopping = self.stopping_since is not None
+        return {
+            "ready": not (self.slots.full or self.receiving.full or stopping),
+            "analysing": self.slots.used,
+            "analysis_slots": self.slots.capacity,
+            "receiving": self.receiving.used,
+            "receive_slots": self.receiving.capacity,
+            "stopping": stopping,
+        }
+
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
         shutil.rmtree(self.uploads, ignore_errors=True)
 
     async def run(self, request: Request, work: Callable[[Upload], T]) -> T:
-        """Admit, receive the upload, run ``work`` on a worker; the upload is always deleted."""
-        if not self.slots.acquire(blocking=False):
-            raise ApiError(503, "the server is busy; retry shortly", {"Retry-After": "2"})
+        """Receive the upload, then take an analysis slot and run ``work`` on a worker.
+
+        The body is read before an analysis slot is taken, so a slow client holds only a
+        receive slot, and only as long as the read timeout and minimum rate allow. The
+        upload is always deleted.
+        """
+        if self.stopping_since is not None:
+            raise ApiError(503, "the server is shutting down; retry shortly", close=True)
+        if self.slots.full or not self.receiving.acquire():
+            raise _busy(close=True)
         try:
-            upload = await receive_upload(request, self.uploads, self.settings.max_upload_bytes)
+            upload = await receive_upload(request, self.uploads, self._limits(), self._upload_stop)
         except UploadError as err:
-            self.slots.release()
-            raise ApiError(err.status, str(err)) from err
-        except BaseException:
-            self.slots.release()
-            raise
+            raise ApiError(err.status, str(err), close=not err.body_read) from err
+        finally:
+            self.receiving.release()
+        if not self.slots.acquire():
+            upload.path.unlink(missing_ok=True)
+            raise _busy(close=False)
         future = asyncio.get_running_loop().run_in_executor(self.pool, work, upload)
         future.add_done_callback(lambda done: self._finished(done, upload))
         try:
-            return await asyncio.wait_for(asyncio.shield(future), self.settings.request_timeout_s)
-        except TimeoutError as err:
-            raise ApiError(504, "the analysis took too long") from err
+            return await self._outcome(future)
         except GenrelabError as err:  # bad, unsupported or too short audio
             raise ApiError(422, str(err).replace(str(upload.path), upload.filename)) from err
+
+    def _limits(self) -> BodyLimits:
+        s = self.settings
+        return BodyLimits(s.max_upload_bytes, s.read_timeout_s, s.min_upload_rate)
+
+    def _upload_stop(self) -> float | None:
+        return self._stop_at(0.5)
+
+    async def _outcome(self, future: Awaitable[T]) -> T:
+        """``future``'s result, or 504 after the request timeout, or 503 at shutdown's end.
+
+        The job itself keeps running (threads cannot be interrupted) and frees its slot when
+        it ends; only the client stops waiting. Shutdown is answered a little before uvicorn
+        would cancel the request, so the client still gets a JSON answer.
+        """
+        loop = asyncio.get_running_loop()
+        timeout_at = loop.time() + self.settings.request_timeout_s
+        shielded = asyncio.shield(future)
+        while True:
+            stop = self._stop_at(0.9)
+            until = min(timeout_at, float("inf") if stop is None else stop)
+            await asyncio.wait({shielded}, timeout=max(0.0, min(until - loop.time(), POLL_S)))
+            if shielded.done():
+                return shielded.result()
+            if stop is not None and loop.time() >= stop:
+                raise ApiError(503, "the server shut down before the analysis finished")
+            if loop.time() >= timeout_at:
+                raise ApiError(504, "the analysis took too long")
 
     def _finished(self, future: asyncio.Future, upload: Upload) -> None:
         if not future.cancelled():
@@ -275,6 +433,8 @@ def create_app(
     )
     app.state.service = service
 
+    app.add_middleware(_JsonErrors)
+
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, exc.status, headers=exc.headers)
@@ -283,18 +443,28 @@ def create_app(
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=exc.headers)
 
-    @app.exception_handler(Exception)
-    async def _internal(_: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"error": f"internal error ({type(exc).__name__})"}, 500)
-
     @app.exception_handler(RequestValidationError)
     async def _bad_request(_: Request, exc: RequestValidationError) -> JSONResponse:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         return JSONResponse({"error": problems}, 422)
 
     @app.get("/healthz", tags=["service"])
-    def healthz() -> dict[str, str]:
-        return {"status": "ok", "model": model_id, "version": __version__}
+    def healthz() -> dict[str, Any]:
+        """Liveness: 200 while the process serves, with the readiness counts."""
+        return {"status": "ok", "model": model_id, "version": __version__, **service.readiness()}
+
+    @app.get(
+        "/readyz",
+        tags=["service"],
+        responses={503: {"model": ErrorResponse, "description": "Saturated or stopping."}},
+    )
+    def readyz() -> JSONResponse:
+        """Readiness: 503 while a new upload would be refused (saturated or shutting down)."""
+        state = service.readiness()
+        if state["ready"]:
+            return JSONResponse(state)
+        reason = "shutting down" if state["stopping"] else "saturated"
+        return JSONResponse({"error": f"not ready: {reason}", **state}, 503)
 
     @app.get("/v1/models", tags=["service"])
     def models() -> dict[str, Any]:
