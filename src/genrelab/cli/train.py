@@ -278,12 +278,3 @@ def evaluate(
         title=f"{Path(str(bundle)).name} on {split}",
     )
     out.print(f"metrics and confusion matrix written to [bold]{folder}[/bold]")
-
-
-@app.command("models")
-def list_models() -> None:
-    """List the registered model names."""
-    from genrelab.models import available_models
-
-    for name in available_models():
-        out.print(name)
