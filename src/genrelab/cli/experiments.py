@@ -281,6 +281,13 @@ def ensemble(
         str | None, typer.Option(help="Assign --data splits with this protocol first.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for --protocol.")] = 0,
+    include_seen: Annotated[
+        bool,
+        typer.Option(
+            "--include-seen",
+            help="Also fit on rows of --data that a member was fitted on (left out by default).",
+        ),
+    ] = False,
 ) -> None:
     """Combine trained bundles (any front ends and sample rates) into one ensemble bundle.
 
@@ -298,7 +305,15 @@ def ensemble(
                 f"--weights takes numbers separated by commas, got {weights!r}"
             ) from None
     bundle = build_ensemble(
-        bundles, method.value, weight_list, data=data, split=split, protocol=protocol, seed=seed
+        bundles,
+        method.value,
+        weight_list,
+        data=data,
+        split=split,
+        protocol=protocol,
+        seed=seed,
+        include_seen=include_seen,
+        on_note=lambda note: err.print(f"genrelab: {note}", highlight=False, soft_wrap=True),
     )
     labels = [set(m["labels"]) for m in bundle.model.members]
     if any(s != labels[0] for s in labels):

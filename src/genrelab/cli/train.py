@@ -229,9 +229,20 @@ def evaluate(
         Path | None, typer.Option("--out", "-o", help="Folder for metrics.json and confusion.png.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for --protocol.")] = 0,
+    include_seen: Annotated[
+        bool,
+        typer.Option(
+            "--include-seen",
+            help="Also score the rows the model was fitted on (left out by default).",
+        ),
+    ] = False,
 ) -> None:
-    """Score a bundle on labelled data: accuracy, balanced accuracy, macro-F1, per class."""
+    """Score a bundle on labelled data: accuracy, balanced accuracy, macro-F1, per class.
+
+    Rows the model was fitted on (its card's training.fitted_ids) are left out and counted.
+    """
     from genrelab.data import apply_split, load_dataset
+    from genrelab.data.fitted import drop_seen
     from genrelab.evaluation.metrics import classification_metrics, format_metrics_table
     from genrelab.evaluation.plots import plot_confusion
     from genrelab.inference import Classifier
@@ -245,16 +256,15 @@ def evaluate(
         df = df[df["split"] == split]
         if df.empty:
             raise DataError(f"{data}: no rows in split {split!r}")
-    columns = table_features(df)
-    card = classifier.bundle.card
-    if columns and card.frontend.get("kind") == "features":
-        proba = classifier.bundle.model.predict_proba(df[columns].to_numpy(np.float64))
+    df, seen, note = drop_seen(df, classifier.bundle.card.training, include_seen)
+    if note:
+        err.print(f"genrelab: {note}", highlight=False, soft_wrap=True)
+    if table_features(df):
+        from genrelab.experiments.ensemble import table_proba
+
+        proba = table_proba(classifier.bundle, df, str(data))
         predicted = np.asarray(classifier.labels)[np.argmax(proba, axis=1)]
         truth = df["label"].to_numpy(str)
-    elif columns:
-        raise DataError(
-            f"{data} is a feature table, but this bundle reads {card.frontend.get('kind')!r} input"
-        )
     else:
         results = list(classifier.classify_many(df["path"].tolist()))
         ok = [i for i, r in enumerate(results) if "error" not in r]
@@ -268,6 +278,7 @@ def evaluate(
     labels = sorted(set(classifier.labels) | set(truth))
     metrics = classification_metrics(truth, predicted, labels)
     metrics.update({"bundle": str(bundle), "data": data, "split": split, "protocol": protocol})
+    metrics.update({"seen_rows": seen, "include_seen": include_seen})
     out.print(format_metrics_table(metrics))
     folder = output or Path(f"eval-{Path(str(bundle)).name}")
     write_json_atomic(folder / "metrics.json", metrics)

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from genrelab.augment import Augmentation
+from genrelab.data.fitted import FITTED_KEY, record, row_ids
 from genrelab.errors import DataError
 from genrelab.models.bundle import Bundle, ModelCard
 from genrelab.training import AudioData, decode_tracks
@@ -144,6 +145,7 @@ def train_on_audio(
         "protocol": protocol,
         "seed": split_seed,
         "tracks": len(train_audio),
+        FITTED_KEY: record(row_ids(data.tracks[data.tracks["split"] == "train"])),
         "class_counts": {str(k): int(v) for k, v in pd.Series(train_labels).value_counts().items()},
         "windows_per_epoch": len(train_audio) * windows_per_track,
         "epochs_run": len(history),
