@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
+from genrelab.aggregate import AGGREGATE_HELP
 from genrelab.cli.app import app
 from genrelab.cli.common import err, out, parse_params, write_json_atomic
 from genrelab.errors import DataError, ModelError
@@ -236,11 +237,13 @@ def evaluate(
             help="Also score the rows the model was fitted on (left out by default).",
         ),
     ] = False,
+    aggregate: Annotated[str, typer.Option(help=AGGREGATE_HELP)] = "mean",
 ) -> None:
     """Score a bundle on labelled data: accuracy, balanced accuracy, macro-F1, per class.
 
     Rows the model was fitted on (its card's training.fitted_ids) are left out and counted.
     """
+    from genrelab.aggregate import parse_aggregate
     from genrelab.data import apply_split, load_dataset
     from genrelab.data.fitted import drop_seen
     from genrelab.evaluation.metrics import classification_metrics, format_metrics_table
@@ -248,6 +251,7 @@ def evaluate(
     from genrelab.inference import Classifier
     from genrelab.training import table_features
 
+    parse_aggregate(aggregate)
     classifier = Classifier(bundle)
     df = load_dataset(data)
     if protocol:
@@ -262,11 +266,16 @@ def evaluate(
     if table_features(df):
         from genrelab.experiments.ensemble import table_proba
 
+        if aggregate != "mean":
+            raise DataError(
+                f"{data} is a feature table, one row per track: --aggregate needs audio"
+            )
+
         proba = table_proba(classifier.bundle, df, str(data))
         predicted = np.asarray(classifier.labels)[np.argmax(proba, axis=1)]
         truth = df["label"].to_numpy(str)
     else:
-        results = list(classifier.classify_many(df["path"].tolist()))
+        results = list(classifier.classify_many(df["path"].tolist(), aggregate))
         ok = [i for i, r in enumerate(results) if "error" not in r]
         for r in results:
             if "error" in r:
@@ -278,7 +287,7 @@ def evaluate(
     labels = sorted(set(classifier.labels) | set(truth))
     metrics = classification_metrics(truth, predicted, labels)
     metrics.update({"bundle": str(bundle), "data": data, "split": split, "protocol": protocol})
-    metrics.update({"seen_rows": seen, "include_seen": include_seen})
+    metrics.update({"seen_rows": seen, "include_seen": include_seen, "aggregate": aggregate})
     out.print(format_metrics_table(metrics))
     folder = output or Path(f"eval-{Path(str(bundle)).name}")
     write_json_atomic(folder / "metrics.json", metrics)
