@@ -20,6 +20,7 @@ from genrelab.cli import augment  # noqa: F401  isort: skip
 from genrelab.cli import serve  # noqa: F401  isort: skip
 from genrelab.cli import experiments  # noqa: F401  isort: skip
 from genrelab.cli import listing  # noqa: F401  isort: skip
+from genrelab.cli import explore  # noqa: F401  isort: skip
 
 
 def main(argv: list[str] | None = None) -> None:

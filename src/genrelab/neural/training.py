@@ -209,24 +209,9 @@ def _validation(
 
 def save_history(history: list[dict[str, float]], folder: Path) -> list[Path]:
     """Write ``history.csv`` and ``curves.png`` (loss and accuracy per epoch) into ``folder``."""
-    from genrelab.evaluation.plots import _figure, save_figure
+    from genrelab.evaluation.plots import plot_curves
 
     frame = pd.DataFrame(history)
     csv = folder / "history.csv"
     frame.to_csv(csv, index=False)
-    plt = _figure()
-    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
-    for column in frame.columns:
-        if column.endswith("loss"):
-            loss_ax.plot(frame["epoch"], frame[column], marker=".", label=column)
-        elif "accuracy" in column:
-            acc_ax.plot(frame["epoch"], frame[column], marker=".", label=column)
-    for ax, title in ((loss_ax, "loss"), (acc_ax, "accuracy")):
-        ax.set_xlabel("epoch")
-        ax.set_title(title)
-        ax.legend()
-        ax.grid(alpha=0.3)
-    try:
-        return [csv, save_figure(fig, folder / "curves.png")]
-    finally:
-        plt.close(fig)
+    return [csv, plot_curves(frame, folder / "curves.png")]
