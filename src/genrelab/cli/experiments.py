@@ -160,9 +160,11 @@ def _print_leaderboard(frame: Any) -> None:
         "leak",
     ):
         table.add_column(col, justify="left" if col in ("model", "protocol") else "right")
+    from genrelab.experiments.report import mean_std
+
     for row in frame.to_dict("records"):
         cells = [
-            f"{row[k]:.4f} ± {row[f'{k}_std']:.4f}"
+            mean_std(row[k], row[f"{k}_std"], row["runs"], digits=4)
             for k in ("accuracy", "balanced_accuracy", "macro_f1")
         ]
         leak = f"[bold red]LEAK ({row['leaked_tracks']})[/bold red]" if row["leak"] else "no"
@@ -239,11 +241,11 @@ def tune(
     bundle = train_best(inputs, model, result, protocol, seed)
     target = bundle.save(output or folder / "bundle")
     states = ", ".join(f"{n} {state}" for state, n in sorted(result.states.items()))
+    which = "the model's defaults" if result.best_is_defaults else f"trial {result.best_trial}"
     out.print(
-        f"best {metric} {result.best_value:.4f} (trial {result.best_trial}; "
-        f"{result.finished} finished: {states})"
+        f"best {metric} {result.best_value:.4f} ({which}; {result.finished} finished: {states})"
     )
-    out.print(f"best parameters: {result.best_params}", highlight=False)
+    out.print(f"best parameters: {result.shown_params(parse_params(param))}", highlight=False)
     out.print(
         f"study in [bold]{folder}[/bold] ({', '.join(p.name for p in plots)}); "
         f"bundle written to [bold]{target}[/bold]"
