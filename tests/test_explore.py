@@ -72,3 +72,19 @@ def test_a_missing_path_is_a_one_line_usage_error(tmp_path, capsys):
     assert (
         code == 2 and err.strip() == f"genrelab: error: no such file or folder: {tmp_path / 'nope'}"
     )
+
+
+def test_training_curves_tick_whole_epochs(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from genrelab.evaluation import plots
+
+    shown = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: shown.append(fig) or path)
+    history = pd.DataFrame(
+        {"epoch": [1, 2, 3], "loss": [1.0, 0.7, 0.5], "valid_accuracy": [0.4, 0.6, 0.7]}
+    )
+    plots.plot_curves(history, tmp_path / "curves.png")
+    for ax in shown[0].axes:
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks)
