@@ -1,4 +1,4 @@
-"""``genrelab train``, ``genrelab evaluate`` and ``genrelab models``."""
+"""``genrelab train`` and ``genrelab evaluate``."""
 
 from __future__ import annotations
 
