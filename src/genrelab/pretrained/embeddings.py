@@ -229,8 +229,9 @@ class MusicnnEmbedder:
 
         The rows already hold each window's mean tag probabilities (or log-odds), so a
         classifier that uses them gets the track's tags without a second network pass. A
-        track's tag probability is the mean over windows of each window's probability, as
-        ``genrelab tags`` averages its patches: averaging log-odds instead would let a few
+        track's tag probability is the mean over windows of each window's probability (for
+        log-odds rows, the sigmoid of the window's mean over its patches), as ``genrelab
+        tags`` averages its patches: averaging log-odds across windows would let a few
         confident windows (a hip-hop final minute) vanish under the others. ``None`` when the
         rows carry no mean-pooled tags.
         """
