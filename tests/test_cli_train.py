@@ -101,7 +101,7 @@ def test_feature_table_bundle_evaluated_on_the_artist_filtered_test_rows(
         (["train", "--data", "/nope", "--model", "svm"], "no such"),
         (["train", "--data", "/tmp", "--model", "nope"], "unknown model 'nope'"),
         (["classify", "/definitely/missing.wav"], "no such file or folder"),
-        (["classify", "--aggregate", "median", "x.wav"], "'median' is not one of"),
+        (["classify", "--aggregate", "median", "x.wav"], "unknown aggregate 'median'"),
         (["evaluate", "/no/bundle", "--data", "/tmp"], "no model bundle at /no/bundle"),
         (["frobnicate"], "No such command 'frobnicate'"),
     ],
