@@ -260,16 +260,13 @@ def evaluate(
         df = df[df["split"] == split]
         if df.empty:
             raise DataError(f"{data}: no rows in split {split!r}")
+    if aggregate != "mean" and table_features(df):
+        raise DataError(f"{data} is a feature table, one row per track: --aggregate needs audio")
     df, seen, note = drop_seen(df, classifier.bundle.card.training, include_seen)
     if note:
         err.print(f"genrelab: {note}", highlight=False, soft_wrap=True)
     if table_features(df):
         from genrelab.experiments.ensemble import table_proba
-
-        if aggregate != "mean":
-            raise DataError(
-                f"{data} is a feature table, one row per track: --aggregate needs audio"
-            )
 
         proba = table_proba(classifier.bundle, df, str(data))
         predicted = np.asarray(classifier.labels)[np.argmax(proba, axis=1)]

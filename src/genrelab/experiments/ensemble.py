@@ -14,7 +14,8 @@ and the ensemble combines the answers:
 Labels are the union of the members' labels; a member gives probability zero to a genre it
 does not know, so mixing members trained on different genre sets favours the genres most
 members know. Fit the weights on tracks the members were not trained on (a validation split):
-on their own training tracks every member looks perfect and the weights learn nothing.
+on their own training tracks every member looks perfect and the weights learn nothing, so
+rows a member's card lists among its ``training.fitted_ids`` are left out unless asked for.
 """
 
 from __future__ import annotations
