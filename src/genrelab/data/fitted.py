@@ -53,14 +53,16 @@ def file_id(path: str | Path) -> str:
 
 def row_ids(df: pd.DataFrame) -> list[str]:
     """One id per dataset row: a file's :func:`file_id`, a feature-table row's track id."""
+
+    def column(name: str) -> list[str]:
+        return df[name].fillna("").astype(str).tolist() if name in df else [""] * len(df)
+
     ids = []
-    for row in df.itertuples(index=False):
-        path = str(getattr(row, "path", "") or "")
+    for path, track, group in zip(column("path"), column("track_id"), column("group"), strict=True):
         if path:
             ids.append(file_id(path))
         else:
-            track = str(getattr(row, "track_id", "") or getattr(row, "group", ""))
-            ids.append(gtzan_id(track) or track)
+            ids.append(gtzan_id(track or group) or track or group)
     return ids
 
 
