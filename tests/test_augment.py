@@ -164,3 +164,24 @@ def test_augment_preview_writes_each_variant_and_one_figure(write_wav, tmp_path,
     assert names == ["00-original.wav", "01-lowpass.wav", "02-tempo_rate=1.25.wav", "preview.png"]
     tempo = sf.read(tmp_path / "p" / "02-tempo_rate=1.25.wav")[0]
     assert tempo.size == pytest.approx(3.0 * SR / 1.25, rel=0.01)
+
+
+def test_preview_titles_name_the_drawn_settings():
+    from genrelab.augment.preview import _Recorder, drawn_settings
+
+    y = synth.song(1.0, SR, style="rock", seed=1)
+    gain = build_one("gain:db=-6..6")
+    recorder = _Recorder(np.random.default_rng(3))
+    z = gain(y, SR, recorder)
+    shown = drawn_settings(gain, recorder)
+    db = 20 * np.log10(np.abs(z).max() / np.abs(y).max())
+    assert shown == f"db={db:.3g}"  # the gain actually applied
+    lowpass = build_one("lowpass:cutoff_hz=1000..6000")
+    recorder = _Recorder(np.random.default_rng(3))
+    lowpass(y, SR, recorder)
+    cutoff = float(drawn_settings(lowpass, recorder).removeprefix("cutoff_hz="))
+    assert 1000 <= cutoff <= 6000  # drawn log-uniformly, shown in Hz
+    off = build_one("gain:p=0")
+    recorder = _Recorder(np.random.default_rng(3))
+    off(y, SR, recorder)
+    assert drawn_settings(off, recorder) == "not applied (p=0)"

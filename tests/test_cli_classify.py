@@ -111,7 +111,7 @@ def test_nothing_classified_exits_1(tmp_path, tiny_bundle, capsys):
         (["--dry-run", "x.wav"], "--dry-run previews --write-tags"),
         (["--resume", "x.wav"], "--resume needs --output"),
         (["--ray", "--workers", "2", "x.wav"], "choose --workers or --ray"),
-        (["--aggregate", "median", "x.wav"], "'median' is not one of"),
+        (["--aggregate", "median", "x.wav"], "unknown aggregate 'median'"),
         (["-m", "/no/bundle", "--example"], "no model bundle at /no/bundle"),
     ],
 )

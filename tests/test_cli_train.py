@@ -44,10 +44,12 @@ def test_train_then_evaluate_a_folder_dataset(synth_dataset, tmp_path, capsys, m
     assert card["windowing"]["window_s"] == 2.0
 
     report = tmp_path / "report"
-    code, out, err = run(
-        ["evaluate", str(bundle), "--data", str(synth_dataset), "-o", str(report)], capsys
-    )
+    argv = ["evaluate", str(bundle), "--data", str(synth_dataset), "-o", str(report)]
+    code, out, err = run(argv, capsys)
+    assert code == 2 and "all 12 rows were used to fit the model" in err  # k-fold fits all
+    code, out, err = run([*argv, "--include-seen"], capsys)
     assert code == 0, err
+    assert "12 of 12 rows were used to fit the model" in err
     metrics = json.loads((report / "metrics.json").read_text())
     assert metrics["n"] == 12 and metrics["accuracy"] >= 0.9
     assert set(metrics["per_class"]) == {"ambient", "classical", "rock"}
@@ -99,7 +101,7 @@ def test_feature_table_bundle_evaluated_on_the_artist_filtered_test_rows(
         (["train", "--data", "/nope", "--model", "svm"], "no such"),
         (["train", "--data", "/tmp", "--model", "nope"], "unknown model 'nope'"),
         (["classify", "/definitely/missing.wav"], "no such file or folder"),
-        (["classify", "--aggregate", "median", "x.wav"], "'median' is not one of"),
+        (["classify", "--aggregate", "median", "x.wav"], "unknown aggregate 'median'"),
         (["evaluate", "/no/bundle", "--data", "/tmp"], "no model bundle at /no/bundle"),
         (["frobnicate"], "No such command 'frobnicate'"),
     ],

@@ -162,3 +162,11 @@ def test_feature_models_compare_without_torch(table: Path, tmp_path: Path) -> No
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"
     assert (tmp_path / "report.html").is_file()
+
+
+def test_a_single_run_shows_no_spread() -> None:
+    from genrelab.experiments.report import mean_std, runs_text
+
+    assert mean_std(0.81234, 0.0, 1) == "0.812"  # not "0.812 ± 0.000"
+    assert mean_std(0.8, 0.05, 3, digits=4) == "0.8000 ± 0.0500"
+    assert (runs_text(1), runs_text(5)) == ("1 run", "5 runs")

@@ -101,7 +101,10 @@ def test_learnt_weights_favour_the_member_that_knows(
     members: dict[str, Path], synth_dataset: Path
 ) -> None:
     bundle = build_ensemble(
-        [members["spectral"], members["noise"]], data=str(synth_dataset), split="all"
+        [members["spectral"], members["noise"]],
+        data=str(synth_dataset),
+        split="all",
+        include_seen=True,  # the members were fitted on every track
     )
     good, noise = bundle.card.training["weights"]
     assert good > 0.8 > 0.2 > noise
@@ -126,12 +129,13 @@ def test_stacking_cli_bundle_works_with_classify_and_evaluate(
     members: dict[str, Path], synth_dataset: Path, tmp_path: Path, capsys
 ) -> None:
     target = tmp_path / "stacked"
+    evaluation = str(tmp_path / "eval")
     argv = ["ensemble", str(members["spectral"]), str(members["envelope"]), "-o", str(target)]
-    argv += ["--method", "stack", "--data", str(synth_dataset), "--split", "all"]
+    argv += ["--method", "stack", "--data", str(synth_dataset), "--split", "all", "--include-seen"]
     for command in (
         argv,
         ["classify", "-m", str(target), "--json", str(synth_dataset / "classical")],
-        ["evaluate", str(target), "--data", str(synth_dataset), "-o", str(tmp_path / "eval")],
+        ["evaluate", str(target), "--data", str(synth_dataset), "--include-seen", "-o", evaluation],
     ):
         capsys.readouterr()
         with pytest.raises(SystemExit) as exit_info:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from genrelab import synth
 from genrelab.audio import load
@@ -40,10 +41,10 @@ def test_the_default_model_tags_tracks_from_its_own_musicnn_rows(write_wav, monk
     windows = [w for _, w in runner.windowing[0].windows(path, "mean")]
     assert len(windows) == 2  # 30 s, then the 10 s tail's end-aligned window
     rows = frontend(windows, runner.members[0].sr)
-    # Mean over windows of each window's mean tag log-odds, back to probabilities.
+    # Mean over windows of each window's tag probabilities (its mean log-odds, squashed).
     names = tag_names("MSD_musicnn")
     first = frontend.names().index(f"tag_logit:{names[0]}.mean")
-    scores = 1 / (1 + np.exp(-rows[:, first : first + len(names)].mean(axis=0)))
+    scores = (1 / (1 + np.exp(-rows[:, first : first + len(names)]))).mean(axis=0)
     best = np.argsort(-scores, kind="stable")[:5]
     assert [t for t, _ in result["tags"]] == [names[i] for i in best]
     assert [s for _, s in result["tags"]] == [round(float(scores[i]), 4) for i in best]
@@ -68,3 +69,18 @@ def test_the_library_the_api_and_the_cli_give_the_same_tags(write_wav, tiny_bund
     assert from_file.tags == from_signal.tags
     assert [list(t) for t in from_file.tags] == from_engine["tags"]
     assert Classifier(tiny_bundle).classify_file(path).tags is None  # no musicnn rows
+
+
+def test_one_confident_window_is_not_averaged_away_in_log_odds():
+    """The issue's song: its last window is clearly hip-hop, the three before it are not."""
+    from genrelab.pretrained.embeddings import MusicnnEmbedder, logit
+
+    frontend = MusicnnEmbedder(layer=None, tags=True, tag_logits=True)
+    names = tag_names("MSD_musicnn")
+    probabilities = np.full((4, len(names)), 0.01)
+    probabilities[:, names.index("rock")] = 0.09
+    probabilities[3, names.index("Hip-Hop")] = 0.98
+    tags = dict(frontend.track_tags(logit(probabilities), k=3))
+    assert next(iter(tags)) == "Hip-Hop"
+    assert tags["Hip-Hop"] == pytest.approx((0.98 + 3 * 0.01) / 4, abs=1e-4)
+    assert tags["rock"] == pytest.approx(0.09, abs=1e-4)

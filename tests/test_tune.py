@@ -168,7 +168,8 @@ def test_single_split_tuning_scores_valid_only(table: Path, tmp_path: Path) -> N
     result, study = tune(
         inputs, "knn", 3, tmp_path, "random-60-20-20", fixed={"weights": "uniform"}
     )
-    assert all(t.params.keys() == {"n_neighbors"} for t in study.trials)  # fixed: not tuned
+    tuned = study.trials[1:]  # trial 0 runs the defaults
+    assert all(t.params.keys() == {"n_neighbors"} for t in tuned)  # fixed: not tuned
     assert result.best_params["weights"] == "uniform"
     # one report per trial: a single split has one "fold"
     assert all(len(t.intermediate_values) == 1 for t in study.trials)
@@ -204,3 +205,24 @@ def test_neural_spaces_tune_training_and_adapter_settings() -> None:
     assert dora["lr"] <= 1e-3
     assert "adapter_rank" not in hf_space(Suggest(study.ask()))
     assert "adapter_rank" in hf_space(Suggest(study.ask(), {"mode": "lora"}))
+
+
+def test_the_first_trial_is_the_defaults_so_tuning_never_ends_below_them(
+    table: Path, tmp_path: Path, capsys
+) -> None:
+    result, study = tune(Inputs(str(table)), "knn", 3, tmp_path, "kfold-2")
+    first = study.trials[0]
+    assert first.user_attrs["defaults"] and first.params == {}
+    assert first.user_attrs["model_params"] == {"n_neighbors": 7, "weights": "distance"}
+    assert result.best_value >= first.value
+    assert json.loads((tmp_path / "best.json").read_text())["finished"] == 3
+
+    argv = ["tune", "--model", "svm", "--data", str(table), "--trials", "2"]
+    argv += ["--protocol", "kfold-2", "--study-dir", str(tmp_path / "svm")]
+    argv += ["-o", str(tmp_path / "svm-bundle")]
+    _run_cli(argv)
+    stdout = capsys.readouterr().out
+    shown = next(line for line in stdout.splitlines() if line.startswith("best parameters"))
+    assert "'C'" in shown and "seed" not in shown  # the seed is not a tuned parameter
+    study = optuna.load_study(study_name=STUDY_NAME, storage=storage_url(tmp_path / "svm"))
+    assert study.trials[0].user_attrs["model_params"]["gamma"] == "scale"  # outside the space

@@ -44,6 +44,8 @@ from typing import Any
 import joblib
 import numpy as np
 
+from genrelab.data import load_dataset
+from genrelab.data.fitted import FITTED_KEY, record, row_ids
 from genrelab.evaluation.metrics import classification_metrics
 from genrelab.models import create_model, default_bundle_path
 from genrelab.models.bundle import Bundle
@@ -247,6 +249,9 @@ def main() -> None:
         frontend=test_rows.frontend,
         windowing=WINDOWING,
         training={
+            FITTED_KEY: record(
+                [*kfold.card.training.pop(FITTED_KEY), *row_ids(load_dataset(str(args.dev)))]
+            ),
             "feature_expert": {**kfold.card.training, "fit_on": "all 930 rows of the table"},
             "musicnn_experts": {
                 "data": str(args.dev),

@@ -12,7 +12,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from genrelab import parallel
-from genrelab.aggregate import aggregate
+from genrelab.aggregate import aggregate, choose_windows, parse_aggregate
 from genrelab.audio.level import LevelMeter
 from genrelab.errors import AudioError, GenrelabError
 from genrelab.labels import resolve_labels, restrict
@@ -159,8 +159,6 @@ class Classifier:
         self, y: np.ndarray, sr: int, aggregate: str = "mean", path: str = ""
     ) -> Classification:
         """Classify an in-memory mono signal (resampled to the model's rate if needed)."""
-        from genrelab.audio import fixed_windows, middle_window
-
         y = np.asarray(y, dtype=np.float32)
         if sr != self.sr:
             import soxr
@@ -170,12 +168,7 @@ class Classifier:
         meter = LevelMeter()
         meter.add(y)
         meter.check(path)
-        if aggregate == "middle":
-            spans = [middle_window(y.size, self.sr, self.window_s)]
-        else:
-            spans = fixed_windows(
-                y.size, self.sr, self.window_s, self.hop_s, min_last_s=self.tail_s
-            )
+        spans = choose_windows(aggregate, y.size, self.sr, self.window_s, self.hop_s, self.tail_s)
         inputs = self._keep()
         proba = self._predict([y[w.start : w.end] for w in spans], inputs)
         spans_s = [(w.start_s, w.end_s) for w in spans]
@@ -186,9 +179,9 @@ class Classifier:
         from genrelab.audio import info, iter_windows, load
 
         path_str = str(path)
-        if aggregate == "middle":
+        if parse_aggregate(aggregate).whole_file:  # windows placed by the whole length
             y, _ = load(path, sr=self.sr)
-            return self.classify_signal(y, self.sr, "middle", path_str)
+            return self.classify_signal(y, self.sr, aggregate, path_str)
         meta = info(path)
         if meta.duration is not None:
             self._check_length(round(meta.duration * self.sr), path_str)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from genrelab.data.fitted import FITTED_KEY, record, row_ids
 from genrelab.errors import DataError
 from genrelab.evaluation.metrics import classification_metrics, summarize_folds
 from genrelab.models.base import GenreModel, create_model
@@ -238,10 +239,17 @@ def train(
             "protocol": protocol,
             "seed": seed,
             "fit_on": "all labelled rows" if fit_mask.all() or refit_all else "+".join(fit_on),
+            FITTED_KEY: fitted_of(data, fit_mask),
         },
         validation=validation,
     )
     return Bundle(card, final)
+
+
+def fitted_of(data: FeatureData, rows: np.ndarray) -> list[str]:
+    """The card's ``fitted_ids``: the recordings of the rows a model was fitted on."""
+    ids = dict(zip(data.tracks["group"], row_ids(data.tracks), strict=True))
+    return record(ids[g] for g in set(data.groups[rows]))
 
 
 def _kfold_validation(

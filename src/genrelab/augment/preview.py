@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -18,6 +20,70 @@ def _mel_db(y: np.ndarray, sr: int) -> np.ndarray:
     import librosa
 
     return librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=sr, n_mels=96), ref=1.0)
+
+
+class _Recorder:
+    """The caller's generator, noting the draws an augmentation makes (same values out).
+
+    ``uniform(low, high)`` draws are kept with their bounds, so each can be matched to the
+    setting it was drawn for; ``random()`` is the "does it fire" coin.
+    """
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self._rng = rng
+        self.coins: list[float] = []
+        self.draws: list[tuple[float, float, float]] = []
+        self.picked: list[str] = []
+        self.picked_count: int | None = None
+
+    def random(self, *args: Any, **kwargs: Any) -> Any:
+        value = self._rng.random(*args, **kwargs)
+        if not args and not kwargs:
+            self.coins.append(float(value))
+        return value
+
+    def uniform(self, low: float = 0.0, high: float = 1.0, size: Any = None) -> Any:
+        value = self._rng.uniform(low, high, size)
+        if size is None:
+            self.draws.append((float(low), float(high), float(value)))
+        return value
+
+    def permutation(self, x: Any) -> Any:
+        value = self._rng.permutation(x)
+        self.picked = [str(v) for v in value]
+        return value
+
+    def integers(self, *args: Any, **kwargs: Any) -> Any:
+        value = self._rng.integers(*args, **kwargs)
+        if np.ndim(value) == 0:
+            self.picked_count = int(value)
+        return value
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._rng, name)
+
+
+def drawn_settings(augmentation: Any, recorder: _Recorder) -> str:
+    """What one application drew: ``semitones=-1.3``, ``not applied`` or a bundle's members."""
+    p = getattr(augmentation, "p", 1.0)
+    if recorder.coins and recorder.coins[0] >= p:
+        return f"not applied (p={p:g})"
+    if recorder.picked_count is not None and recorder.picked:
+        return "chain: " + ", ".join(recorder.picked[: recorder.picked_count])
+    parts = []
+    for f in dataclasses.fields(augmentation):
+        bounds = getattr(augmentation, f.name)
+        if not isinstance(bounds, tuple) or len(bounds) != 2:
+            continue
+        low, high = map(float, bounds)
+        for lo, hi, value in recorder.draws:
+            if np.isclose([lo, hi], [low, high]).all():
+                parts.append(f"{f.name}={value:.3g}")
+                break
+            if low > 0 and np.isclose([lo, hi], np.log([low, high])).all():
+                parts.append(f"{f.name}={np.exp(value):.4g}")
+                break
+    return ", ".join(parts)
 
 
 def _file_name(index: int, spec: str) -> str:
@@ -45,11 +111,13 @@ def write_preview(
         if spec.split(":")[0] in BATCH_NAMES:
             panels.append((spec, _batch_view(augmentation, panels[0][1], rng)))
             continue
-        z = augmentation(y, sr, rng)
+        recorder = _Recorder(rng)
+        z = augmentation(y, sr, recorder)
         z = z / max(1.0, float(np.max(np.abs(z))))  # keep the WAV free of clipping
         written.append(folder / f"{_file_name(i, spec)}.wav")
         sf.write(written[-1], z, sr)
-        panels.append((spec, _mel_db(z, sr)))
+        drawn = drawn_settings(augmentation, recorder)
+        panels.append((f"{spec}\n{drawn}" if drawn else spec, _mel_db(z, sr)))
     plt = _figure()
     cols = min(4, len(panels))
     rows = -(-len(panels) // cols)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from genrelab.aggregate import aggregate
+from genrelab.aggregate import aggregate, choose_windows, parse_aggregate
 from genrelab.audio.level import LevelMeter
 from genrelab.errors import AudioError, GenrelabError, ModelError
 from genrelab.inference import (
@@ -144,21 +144,23 @@ class Windowing:
             )
 
     def windows(self, path: str | Path, method: str) -> Iterator[tuple[Span, np.ndarray]]:
-        """``(span, samples)`` per window, streamed (``middle`` decodes the file once).
+        """``(span, samples)`` per window, streamed (``middle``, ``random:N`` decode the file once).
 
         Silence is refused once the last window is out (see :mod:`genrelab.audio.level`).
         """
-        from genrelab.audio import info, iter_windows, load, middle_window
+        from genrelab.audio import info, iter_windows, load
 
         name = str(path)
         meter = LevelMeter()
-        if method == "middle":
+        if parse_aggregate(method).whole_file:  # middle, random:N: placed by the whole length
             y, _ = load(path, sr=self.sr)
             self.check_length(y.size, name)
             meter.add(y)
             meter.check(name)
-            w = middle_window(y.size, self.sr, self.window_s)
-            yield (w.start_s, w.end_s), y[w.start : w.end]
+            for w in choose_windows(
+                method, y.size, self.sr, self.window_s, self.hop_s, self.tail_s
+            ):
+                yield (w.start_s, w.end_s), y[w.start : w.end]
             return
         meta = info(path)
         if meta.duration is not None:

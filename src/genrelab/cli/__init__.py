@@ -19,6 +19,8 @@ from genrelab.cli import classify, pretrained, train  # noqa: F401  isort: skip
 from genrelab.cli import augment  # noqa: F401  isort: skip
 from genrelab.cli import serve  # noqa: F401  isort: skip
 from genrelab.cli import experiments  # noqa: F401  isort: skip
+from genrelab.cli import listing  # noqa: F401  isort: skip
+from genrelab.cli import explore  # noqa: F401  isort: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -30,8 +32,11 @@ def main(argv: list[str] | None = None) -> None:
         code = 130
     except TyperException as err:  # typer's (vendored click) usage and parameter errors
         message = err.format_message() if hasattr(err, "format_message") else str(err)
-        print(f"genrelab: error: {' '.join(message.split())}", file=sys.stderr)
         code = getattr(err, "exit_code", 2)
+        if message.strip():
+            print(f"genrelab: error: {' '.join(message.split())}", file=sys.stderr)
+        else:  # bare ``genrelab``: the help was printed, there is no error to report
+            code = 0
     except GenrelabError as err:
         print(f"genrelab: error: {err}", file=sys.stderr)
         code = 2

@@ -11,21 +11,15 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from genrelab.aggregate import AGGREGATE_HELP, parse_aggregate
 from genrelab.cli.app import app
 from genrelab.cli.common import err, out
 from genrelab.errors import GenrelabError
-
-
-class Aggregate(StrEnum):
-    mean = "mean"
-    vote = "vote"
-    middle = "middle"
 
 
 def collect_audio(paths: list[Path], recursive: bool) -> list[Path]:
@@ -125,11 +119,9 @@ def classify(
         ),
     ] = None,
     aggregate: Annotated[
-        Aggregate,
-        typer.Option(
-            help="Combine windows by mean probability, majority vote, or use the middle window only."
-        ),
-    ] = Aggregate.mean,
+        str,
+        typer.Option(help=AGGREGATE_HELP),
+    ] = "mean",
     labels: Annotated[
         str | None,
         typer.Option(
@@ -205,6 +197,7 @@ def classify(
     from genrelab.labels import parse_labels
 
     use_ray = use_ray or ray_address is not None
+    parse_aggregate(aggregate)  # a typo fails before any audio work
     if dry_run and not write_tags:
         raise GenrelabError("--dry-run previews --write-tags; add --write-tags")
     if resume and output is None:
@@ -215,7 +208,7 @@ def classify(
         check_output(output)
     models = tuple(_model_ref(m) for m in model or ["default"])
     tags = tagging_available() and output is None and not use_ray
-    spec = EngineSpec(models, aggregate.value, tags=tags, labels=parse_labels(labels))
+    spec = EngineSpec(models, aggregate, tags=tags, labels=parse_labels(labels))
     with tempfile.TemporaryDirectory(prefix="genrelab-") as tmp:
         inputs = list(paths or [])
         if example:

@@ -160,9 +160,11 @@ def _print_leaderboard(frame: Any) -> None:
         "leak",
     ):
         table.add_column(col, justify="left" if col in ("model", "protocol") else "right")
+    from genrelab.experiments.report import mean_std
+
     for row in frame.to_dict("records"):
         cells = [
-            f"{row[k]:.4f} ± {row[f'{k}_std']:.4f}"
+            mean_std(row[k], row[f"{k}_std"], row["runs"], digits=4)
             for k in ("accuracy", "balanced_accuracy", "macro_f1")
         ]
         leak = f"[bold red]LEAK ({row['leaked_tracks']})[/bold red]" if row["leak"] else "no"
@@ -239,11 +241,11 @@ def tune(
     bundle = train_best(inputs, model, result, protocol, seed)
     target = bundle.save(output or folder / "bundle")
     states = ", ".join(f"{n} {state}" for state, n in sorted(result.states.items()))
+    which = "the model's defaults" if result.best_is_defaults else f"trial {result.best_trial}"
     out.print(
-        f"best {metric} {result.best_value:.4f} (trial {result.best_trial}; "
-        f"{result.finished} finished: {states})"
+        f"best {metric} {result.best_value:.4f} ({which}; {result.finished} finished: {states})"
     )
-    out.print(f"best parameters: {result.best_params}", highlight=False)
+    out.print(f"best parameters: {result.shown_params(parse_params(param))}", highlight=False)
     out.print(
         f"study in [bold]{folder}[/bold] ({', '.join(p.name for p in plots)}); "
         f"bundle written to [bold]{target}[/bold]"
@@ -281,6 +283,13 @@ def ensemble(
         str | None, typer.Option(help="Assign --data splits with this protocol first.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for --protocol.")] = 0,
+    include_seen: Annotated[
+        bool,
+        typer.Option(
+            "--include-seen",
+            help="Also fit on rows of --data that a member was fitted on (left out by default).",
+        ),
+    ] = False,
 ) -> None:
     """Combine trained bundles (any front ends and sample rates) into one ensemble bundle.
 
@@ -298,7 +307,15 @@ def ensemble(
                 f"--weights takes numbers separated by commas, got {weights!r}"
             ) from None
     bundle = build_ensemble(
-        bundles, method.value, weight_list, data=data, split=split, protocol=protocol, seed=seed
+        bundles,
+        method.value,
+        weight_list,
+        data=data,
+        split=split,
+        protocol=protocol,
+        seed=seed,
+        include_seen=include_seen,
+        on_note=lambda note: err.print(f"genrelab: {note}", highlight=False, soft_wrap=True),
     )
     labels = [set(m["labels"]) for m in bundle.model.members]
     if any(s != labels[0] for s in labels):

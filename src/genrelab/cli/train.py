@@ -1,4 +1,4 @@
-"""``genrelab train``, ``genrelab evaluate`` and ``genrelab models``."""
+"""``genrelab train`` and ``genrelab evaluate``."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
+from genrelab.aggregate import AGGREGATE_HELP
 from genrelab.cli.app import app
 from genrelab.cli.common import err, out, parse_params, write_json_atomic
 from genrelab.errors import DataError, ModelError
@@ -238,15 +239,29 @@ def evaluate(
             show_default=False,
         ),
     ] = None,
+    include_seen: Annotated[
+        bool,
+        typer.Option(
+            "--include-seen",
+            help="Also score the rows the model was fitted on (left out by default).",
+        ),
+    ] = False,
+    aggregate: Annotated[str, typer.Option(help=AGGREGATE_HELP)] = "mean",
 ) -> None:
-    """Score a bundle on labelled data: accuracy, balanced accuracy, macro-F1, per class."""
+    """Score a bundle on labelled data: accuracy, balanced accuracy, macro-F1, per class.
+
+    Rows the model was fitted on (its card's training.fitted_ids) are left out and counted.
+    """
+    from genrelab.aggregate import parse_aggregate
     from genrelab.data import apply_split, load_dataset
+    from genrelab.data.fitted import drop_seen
     from genrelab.evaluation.metrics import classification_metrics, format_metrics_table
     from genrelab.evaluation.plots import plot_confusion
     from genrelab.inference import Classifier
     from genrelab.labels import restrict
     from genrelab.training import table_features
 
+    parse_aggregate(aggregate)
     classifier = Classifier(bundle, labels=labels)
     df = load_dataset(data)
     if protocol:
@@ -267,21 +282,19 @@ def evaluate(
             df = df[~outside]
         if df.empty:
             raise DataError(f"{data}: no rows labelled with any of {', '.join(classifier.labels)}")
-    columns = table_features(df)
-    card = classifier.bundle.card
-    if columns and card.frontend.get("kind") == "features":
-        proba = restrict(
-            classifier.bundle.model.predict_proba(df[columns].to_numpy(np.float64)),
-            classifier.columns,
-        )
+    if aggregate != "mean" and table_features(df):
+        raise DataError(f"{data} is a feature table, one row per track: --aggregate needs audio")
+    df, seen, note = drop_seen(df, classifier.bundle.card.training, include_seen)
+    if note:
+        err.print(f"genrelab: {note}", highlight=False, soft_wrap=True)
+    if table_features(df):
+        from genrelab.experiments.ensemble import table_proba
+
+        proba = restrict(table_proba(classifier.bundle, df, str(data)), classifier.columns)
         predicted = np.asarray(classifier.labels)[np.argmax(proba, axis=1)]
         truth = df["label"].to_numpy(str)
-    elif columns:
-        raise DataError(
-            f"{data} is a feature table, but this bundle reads {card.frontend.get('kind')!r} input"
-        )
     else:
-        results = list(classifier.classify_many(df["path"].tolist()))
+        results = list(classifier.classify_many(df["path"].tolist(), aggregate))
         ok = [i for i, r in enumerate(results) if "error" not in r]
         for r in results:
             if "error" in r:
@@ -290,25 +303,17 @@ def evaluate(
             raise DataError("no file could be classified")
         predicted = np.array([results[i]["genre"] for i in ok])
         truth = df["label"].to_numpy(str)[ok]
-    labels = sorted(set(classifier.labels) | set(truth))
-    metrics = classification_metrics(truth, predicted, labels)
+    scored = sorted(set(classifier.labels) | set(truth))
+    metrics = classification_metrics(truth, predicted, scored)
     metrics.update({"bundle": str(bundle), "data": data, "split": split, "protocol": protocol})
+    metrics.update({"seen_rows": seen, "include_seen": include_seen, "aggregate": aggregate})
     out.print(format_metrics_table(metrics))
     folder = output or Path(f"eval-{Path(str(bundle)).name}")
     write_json_atomic(folder / "metrics.json", metrics)
     plot_confusion(
         metrics["confusion_matrix"],
-        labels,
+        scored,
         folder / "confusion.png",
         title=f"{Path(str(bundle)).name} on {split}",
     )
     out.print(f"metrics and confusion matrix written to [bold]{folder}[/bold]")
-
-
-@app.command("models")
-def list_models() -> None:
-    """List the registered model names."""
-    from genrelab.models import available_models
-
-    for name in available_models():
-        out.print(name)

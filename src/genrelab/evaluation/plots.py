@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,11 +20,14 @@ def _figure():
 
 
 def save_figure(fig, path: str | Path) -> Path:
-    """Save atomically (temp file + rename) so a killed run never leaves half a PNG."""
+    """Save atomically (temp file + rename) so a killed run never leaves half a PNG.
+
+    The temporary file is an ordinary one (not ``mkstemp``'s private 0600), so the figure
+    gets the mode the user's umask gives any new file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}{path.suffix}")
     try:
         fig.savefig(tmp, dpi=120, bbox_inches="tight")
         os.replace(tmp, path)
@@ -77,6 +80,29 @@ def plot_importances(
     ax.barh([names[i] for i in order], importances[order], color="#4c72b0")
     ax.set_xlabel("importance")
     ax.set_title("feature importances")
+    try:
+        return save_figure(fig, path)
+    finally:
+        plt.close(fig)
+
+
+def plot_curves(history, path: str | Path) -> Path:
+    """Loss and accuracy per epoch (a frame with an ``epoch`` column), whole-epoch ticks."""
+    from matplotlib.ticker import MaxNLocator
+
+    plt = _figure()
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    for column in history.columns:
+        if column.endswith("loss"):
+            loss_ax.plot(history["epoch"], history[column], marker=".", label=column)
+        elif "accuracy" in column:
+            acc_ax.plot(history["epoch"], history[column], marker=".", label=column)
+    for ax, title in ((loss_ax, "loss"), (acc_ax, "accuracy")):
+        ax.set_xlabel("epoch")
+        ax.set_title(title)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.legend()
+        ax.grid(alpha=0.3)
     try:
         return save_figure(fig, path)
     finally:

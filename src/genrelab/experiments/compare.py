@@ -486,6 +486,8 @@ def leaderboard(entries: Sequence[Entry]) -> pd.DataFrame:
 
 def markdown_table(frame: pd.DataFrame) -> str:
     """The leaderboard as a Markdown table, with ``mean ± std`` cells and a loud leak flag."""
+    from genrelab.experiments.report import mean_std
+
     head = ["model", "protocol", "runs", "accuracy", "balanced acc.", "macro-F1"]
     head += ["fit (s)", "predict (ms/track)", "leak"]
     lines = [
@@ -495,7 +497,7 @@ def markdown_table(frame: pd.DataFrame) -> str:
     for row in frame.to_dict("records"):
         cells = [row["model"], f"`{row['protocol']}`", str(row["runs"])]
         cells += [
-            f"{row[k]:.3f} ± {row[f'{k}_std']:.3f}"
+            mean_std(row[k], row[f"{k}_std"], row["runs"])
             for k in ("accuracy", "balanced_accuracy", "macro_f1")
         ]
         cells += [f"{row['fit_s']:.2f}", f"{row['predict_ms_per_track']:.2f}"]

@@ -14,7 +14,8 @@ and the ensemble combines the answers:
 Labels are the union of the members' labels; a member gives probability zero to a genre it
 does not know, so mixing members trained on different genre sets favours the genres most
 members know. Fit the weights on tracks the members were not trained on (a validation split):
-on their own training tracks every member looks perfect and the weights learn nothing.
+on their own training tracks every member looks perfect and the weights learn nothing, so
+rows a member's card lists among its ``training.fitted_ids`` are left out unless asked for.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 import joblib
 import numpy as np
 
+from genrelab.data.fitted import FITTED_KEY, fitted_ids, record, row_ids
 from genrelab.errors import DataError, ModelError
 from genrelab.features.frontends import Frontend, register_frontend
 from genrelab.models.base import GenreModel, register_model
@@ -215,6 +217,27 @@ def _describe(bundle: Bundle, source: str) -> dict[str, Any]:
     }
 
 
+def table_proba(bundle: Bundle, df: Any, source: str = "the data") -> np.ndarray:
+    """Probabilities (the bundle's label order) for the rows of a gtzan57 feature table.
+
+    A feature bundle reads the rows directly; an ensemble combines its members' answers, so
+    it reads a table whenever every member does.
+    """
+    from genrelab.training import table_features
+
+    frontend = bundle.card.frontend
+    if isinstance(bundle.model, BundleEnsembleModel):
+        model = bundle.model
+        P = np.stack([model.align(b.labels, table_proba(b, df, source)) for b in model.bundles_], 1)
+        return model.combine(P)
+    if frontend.get("kind") != "features" or frontend.get("feature_set") != "gtzan57":
+        raise DataError(
+            f"{source} is a feature table, but a {bundle.card.model} bundle reads "
+            f"{frontend.get('kind')!r} input; give it audio"
+        )
+    return bundle.model.predict_proba(df[table_features(df)].to_numpy(np.float64))
+
+
 def member_track_proba(
     bundle: Bundle, df: Any, on_track: Callable[[], None] | None = None
 ) -> tuple[np.ndarray, list[int]]:
@@ -226,15 +249,8 @@ def member_track_proba(
     from genrelab.inference import Classifier
     from genrelab.training import table_features
 
-    columns = table_features(df)
-    if columns:
-        frontend = bundle.card.frontend
-        if frontend.get("kind") != "features" or frontend.get("feature_set") != "gtzan57":
-            raise DataError(
-                f"a {bundle.card.model} member reads {frontend.get('kind')!r} input, "
-                "so its weights need audio data, not a feature table"
-            )
-        return bundle.model.predict_proba(df[columns].to_numpy(np.float64)), list(range(len(df)))
+    if table_features(df):
+        return table_proba(bundle, df), list(range(len(df)))
     classifier = Classifier(bundle)
     rows, kept = [], []
     for i, result in enumerate(classifier.classify_many(df["path"].tolist())):
@@ -263,6 +279,36 @@ def labelled_tracks(spec: str, split: str = "valid", protocol: str | None = None
     return df.reset_index(drop=True)
 
 
+def _unseen_rows(
+    df: Any,
+    fitted: list[set[str] | None],
+    members: list[dict[str, Any]],
+    include_seen: bool,
+    note: Callable[[str], None],
+) -> tuple[Any, int]:
+    """``df`` less the rows any member was fitted on, and how many those were."""
+    if unknown := [m["source"] for m, f in zip(members, fitted, strict=True) if f is None]:
+        note(
+            f"warning: the card of {', '.join(unknown)} does not list what it was fitted on, "
+            "so the combiner may be fit on its training rows"
+        )
+    known = set().union(*(f for f in fitted if f is not None))
+    seen = np.array([i in known for i in row_ids(df)], dtype=bool)
+    count = int(seen.sum())
+    if not count:
+        return df, 0
+    if include_seen:
+        note(f"warning: {count} of {len(df)} rows were used to fit a member (--include-seen)")
+        return df, count
+    if count == len(df):
+        raise DataError(
+            f"all {count} rows were used to fit a member, so none is left to fit the "
+            "combiner on (--include-seen uses them anyway)"
+        )
+    note(f"skipped {count} rows the members were fitted on (--include-seen to use them)")
+    return df[~seen].reset_index(drop=True), count
+
+
 def cross_validated(model: BundleEnsembleModel, P: np.ndarray, y: np.ndarray, folds: int = 5):
     """Out-of-fold ensemble predictions: each track answered by a combiner fit without it."""
     from sklearn.model_selection import StratifiedKFold
@@ -288,8 +334,15 @@ def build_ensemble(
     protocol: str | None = None,
     seed: int = 0,
     on_track: Callable[[], None] | None = None,
+    include_seen: bool = False,
+    on_note: Callable[[str], None] | None = None,
 ) -> Bundle:
-    """An ensemble bundle over existing bundles; ``data`` (labelled tracks) fits the combiner."""
+    """An ensemble bundle over existing bundles; ``data`` (labelled tracks) fits the combiner.
+
+    Rows of ``data`` that any member was fitted on are left out (``include_seen`` keeps
+    them): on its own training rows a member looks perfect, and the combiner would learn to
+    trust it. ``on_note`` receives what was skipped or could not be checked.
+    """
     from genrelab.evaluation.metrics import classification_metrics
 
     if len(sources) < 2:
@@ -311,8 +364,12 @@ def build_ensemble(
     }
     training: dict[str, Any] = {"members": [f"{m['model']} ({m['source']})" for m in members]}
     validation: list[dict[str, Any]] = []
+    combiner_rows: list[str] = []
+    fitted = [fitted_ids(b.card.training) for b in bundles]
     if data is not None:
         df = labelled_tracks(data, split, protocol, seed)
+        df, seen = _unseen_rows(df, fitted, members, include_seen, on_note or (lambda _: None))
+        training["seen_rows"] = seen
         answers = [member_track_proba(b, df, on_track) for b in bundles]
         kept = sorted(set.intersection(*(set(rows) for _, rows in answers)))
         if len(kept) < 2:
@@ -326,6 +383,8 @@ def build_ensemble(
         )  # (tracks, members, classes), on the tracks every member could answer
         y = df["label"].astype(str).to_numpy()[kept]
         model.fit_combiner(P, y)
+        ids = row_ids(df)
+        combiner_rows = [ids[i] for i in kept]
         labels = sorted(set(model.classes_) | set(y))
         where = f"{data} ({split}{', ' + protocol if protocol else ''})"
         training.update(data=where, tracks=len(kept))
@@ -345,6 +404,8 @@ def build_ensemble(
         ]
     if method == "soft":
         training["weights"] = [round(float(w), 4) for w in model.weights_]
+    if all(f is not None for f in fitted):  # one unknown member makes the ensemble's unknown
+        training[FITTED_KEY] = record(set().union(*fitted, combiner_rows))
     card = ModelCard(
         model="bundle_ensemble",
         params=model.get_params(),

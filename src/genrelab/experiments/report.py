@@ -134,6 +134,15 @@ def plot_scores(frame: Any, path: Path) -> Path:
     return save_figure(fig, path)
 
 
+def mean_std(mean: float, std: float, runs: int, digits: int = 3) -> str:
+    """``0.812 ± 0.031``; a single run has no spread to show, so just ``0.812``."""
+    return f"{mean:.{digits}f}" if runs < 2 else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def runs_text(runs: int) -> str:
+    return f"{runs} run" + ("" if runs == 1 else "s")
+
+
 def _table(frame: Any) -> str:
     head = (
         "<tr><th>model</th><th>protocol</th><th>runs</th><th>accuracy</th>"
@@ -144,7 +153,7 @@ def _table(frame: Any) -> str:
     for row in frame.to_dict("records"):
         cells = [html.escape(row["model"]), html.escape(row["protocol"]), str(row["runs"])]
         cells += [
-            f"{row[k]:.3f} ± {row[f'{k}_std']:.3f}"
+            mean_std(row[k], row[f"{k}_std"], row["runs"])
             for k in ("accuracy", "balanced_accuracy", "macro_f1")
         ]
         cells += [f"{row['fit_s']:.2f}", f"{row['predict_ms_per_track']:.2f}"]
@@ -196,8 +205,9 @@ def _card(entry: Entry, figures: Path) -> str:
     params = html.escape(", ".join(f"{k}={v}" for k, v in entry.params.items()) or "defaults")
     return (
         f'<div class="card{" leaky" if entry.leak else ""}"><h3>{html.escape(entry.model)}</h3>'
-        f'<p class="note">accuracy {summary["accuracy"]:.3f} ± {summary["accuracy_std"]:.3f} '
-        f"over {summary['runs']} runs · {pooled['n']} test tracks in all · parameters: "
+        f'<p class="note">accuracy '
+        f"{mean_std(summary['accuracy'], summary['accuracy_std'], summary['runs'])} "
+        f"over {runs_text(summary['runs'])} · {pooled['n']} test tracks in all · parameters: "
         f"{params}</p>{leak}{''.join(images)}</div>"
     )
 

@@ -5,6 +5,11 @@ it: finished trials are kept and the run stops when the study holds ``n_trials``
 A trial that a killed run left half-done is marked failed (not counted) and its parameters
 are queued to run first, so nothing is lost or repeated.
 
+The first trial of a new study is the model's defaults (its constructor's, with the user's
+fixed parameters), so the tuned model is never worse on the study's folds than the untuned
+one. Its ``params`` are empty (the defaults need not lie in the search space); the values it
+used are in its ``model_params`` user attribute, like every trial's.
+
 Resumed studies match uninterrupted ones: the sampler is reseeded before every trial from the
 seed and the number of trials finished so far, and every trial is scored on the same folds
 (or split), so the same seed gives the same trials and the same best value either way.
@@ -15,6 +20,7 @@ a poor trial early; single-split protocols score the ``valid`` part (never ``tes
 
 from __future__ import annotations
 
+import inspect
 import json
 import warnings
 from collections.abc import Callable
@@ -41,6 +47,8 @@ STUDY_NAME = "genrelab"
 METRICS = ("accuracy", "balanced_accuracy", "macro_f1")
 #: Study attributes that must match for a run to resume a study.
 SETTINGS = ("model", "data", "protocol", "seed", "metric", "fixed", "inputs")
+#: User attribute of the trial that runs the model's defaults.
+DEFAULTS = "defaults"
 
 
 def storage_url(study_dir: str | Path) -> str:
@@ -51,10 +59,17 @@ def storage_url(study_dir: str | Path) -> str:
 class TuneResult:
     study_dir: Path
     best_value: float
+    #: What the best model was built with (the seed included).
     best_params: dict[str, Any]
     best_trial: int
     finished: int
     states: dict[str, int]
+    #: Whether the best trial is the defaults trial.
+    best_is_defaults: bool = False
+
+    def shown_params(self, fixed: dict[str, Any]) -> dict[str, Any]:
+        """The best parameters to print: the seed only where the user fixed it."""
+        return {k: v for k, v in self.best_params.items() if k != "seed" or "seed" in fixed}
 
 
 def _optuna() -> Any:
@@ -89,7 +104,10 @@ def recover_interrupted(study: Any) -> list[int]:
     recovered = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         study.tell(trial.number, state=TrialState.FAIL)
-        study.enqueue_trial(trial.params, user_attrs={"retry_of": trial.number})
+        attrs = {"retry_of": trial.number}
+        if trial.user_attrs.get(DEFAULTS):
+            attrs[DEFAULTS] = True
+        study.enqueue_trial(trial.params, user_attrs=attrs)
         recovered.append(trial.number)
     return recovered
 
@@ -122,6 +140,28 @@ def open_study(study_dir: Path, settings: dict[str, Any]) -> Any:
     return study
 
 
+class _Probe:
+    """A stand-in trial answering every suggestion with its lowest choice."""
+
+    def suggest_float(self, name: str, low: float, high: float, **_: Any) -> float:
+        return low
+
+    def suggest_int(self, name: str, low: int, high: int, **_: Any) -> int:
+        return low
+
+    def suggest_categorical(self, name: str, choices: list[Any]) -> Any:
+        return choices[0]
+
+
+def default_params(model: str, fixed: dict[str, Any]) -> dict[str, Any]:
+    """The model's constructor defaults, with the user's fixed constructor arguments."""
+    from genrelab.models import model_class
+
+    accepted = inspect.signature(model_class(model)).parameters
+    defaults = {k: p.default for k, p in accepted.items() if p.default is not p.empty}
+    return {**defaults, **{k: v for k, v in fixed.items() if k in accepted}}
+
+
 def make_objective(
     prepared: Prepared,
     model: str,
@@ -136,7 +176,10 @@ def make_objective(
     from genrelab.experiments.spaces import suggest_params
 
     def objective(trial: Any) -> float:
-        params = with_seed(model, suggest_params(model, trial, fixed), seed)
+        if trial.user_attrs.get(DEFAULTS):
+            params = with_seed(model, default_params(model, fixed), seed)
+        else:
+            params = with_seed(model, suggest_params(model, trial, fixed), seed)
         trial.set_user_attr("model_params", params)
         scores = []
         for step, run in enumerate(runs):
@@ -195,6 +238,11 @@ def tune(
         },
     }
     study = open_study(study_dir, settings)
+    if not study.get_trials(deepcopy=False):
+        from genrelab.experiments.spaces import suggest_params
+
+        suggest_params(model, _Probe(), fixed)  # bad --param names fail before any trial
+        study.enqueue_trial({}, user_attrs={DEFAULTS: True})
     recover_interrupted(study)
     optuna = _optuna()
     if len(_finished(study)) < n_trials:
@@ -236,6 +284,7 @@ def summarize(study: Any, study_dir: Path) -> TuneResult:
         best_trial=best.number,
         finished=len(_finished(study)),
         states=states,
+        best_is_defaults=bool(best.user_attrs.get(DEFAULTS)),
     )
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     write_text_atomic(
@@ -247,6 +296,7 @@ def summarize(study: Any, study_dir: Path) -> TuneResult:
                 "trial": result.best_trial,
                 "params": result.best_params,
                 "tuned": best.params,
+                "defaults": result.best_is_defaults,
                 "finished": result.finished,
                 "states": states,
                 "completed_values": [t.value for t in complete],

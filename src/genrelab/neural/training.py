@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from genrelab.augment import Augmentation
+from genrelab.data.fitted import FITTED_KEY, record, row_ids
 from genrelab.errors import DataError
 from genrelab.models.bundle import Bundle, ModelCard
 from genrelab.training import AudioData, decode_tracks
@@ -144,6 +145,7 @@ def train_on_audio(
         "protocol": protocol,
         "seed": split_seed,
         "tracks": len(train_audio),
+        FITTED_KEY: record(row_ids(data.tracks[data.tracks["split"] == "train"])),
         "class_counts": {str(k): int(v) for k, v in pd.Series(train_labels).value_counts().items()},
         "windows_per_epoch": len(train_audio) * windows_per_track,
         "epochs_run": len(history),
@@ -207,24 +209,9 @@ def _validation(
 
 def save_history(history: list[dict[str, float]], folder: Path) -> list[Path]:
     """Write ``history.csv`` and ``curves.png`` (loss and accuracy per epoch) into ``folder``."""
-    from genrelab.evaluation.plots import _figure, save_figure
+    from genrelab.evaluation.plots import plot_curves
 
     frame = pd.DataFrame(history)
     csv = folder / "history.csv"
     frame.to_csv(csv, index=False)
-    plt = _figure()
-    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
-    for column in frame.columns:
-        if column.endswith("loss"):
-            loss_ax.plot(frame["epoch"], frame[column], marker=".", label=column)
-        elif "accuracy" in column:
-            acc_ax.plot(frame["epoch"], frame[column], marker=".", label=column)
-    for ax, title in ((loss_ax, "loss"), (acc_ax, "accuracy")):
-        ax.set_xlabel("epoch")
-        ax.set_title(title)
-        ax.legend()
-        ax.grid(alpha=0.3)
-    try:
-        return [csv, save_figure(fig, folder / "curves.png")]
-    finally:
-        plt.close(fig)
+    return [csv, plot_curves(frame, folder / "curves.png")]

@@ -228,18 +228,22 @@ class MusicnnEmbedder:
         """The ``k`` top tags of a track from this front end's rows for its windows.
 
         The rows already hold each window's mean tag probabilities (or log-odds), so a
-        classifier that uses them gets the track's tags without a second network pass:
-        the mean over windows, back to probabilities. ``None`` when the rows carry no
-        mean-pooled tags.
+        classifier that uses them gets the track's tags without a second network pass. A
+        track's tag probability is the mean over windows of each window's probability (for
+        log-odds rows, the sigmoid of the window's mean over its patches), as ``genrelab
+        tags`` averages its patches: averaging log-odds across windows would let a few
+        confident windows (a hip-hop final minute) vanish under the others. ``None`` when the
+        rows carry no mean-pooled tags.
         """
         if not self.tags or self.pool not in ("mean", "mean+std") or len(rows) == 0:
             return None
         tags = tag_names(self.model)
         kind = "tag_logit" if self.tag_logits else "tag"
         first = self.names().index(f"{kind}:{tags[0]}.mean")
-        scores = np.asarray(rows, dtype=np.float64)[:, first : first + len(tags)].mean(axis=0)
+        scores = np.asarray(rows, dtype=np.float64)[:, first : first + len(tags)]
         if self.tag_logits:
             scores = 1 / (1 + np.exp(-scores))
+        scores = scores.mean(axis=0)
         from genrelab.pretrained.tagging import ranked
 
         return ranked(scores, tags, k)
