@@ -8,8 +8,9 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
+from genrelab.atomic import write_json
 from genrelab.cli.app import app
-from genrelab.cli.common import err, out, parse_params, write_json_atomic
+from genrelab.cli.common import err, out, parse_params
 from genrelab.errors import DataError, ModelError
 
 
@@ -270,7 +271,7 @@ def evaluate(
     metrics.update({"bundle": str(bundle), "data": data, "split": split, "protocol": protocol})
     out.print(format_metrics_table(metrics))
     folder = output or Path(f"eval-{Path(str(bundle)).name}")
-    write_json_atomic(folder / "metrics.json", metrics)
+    write_json(folder / "metrics.json", metrics)
     plot_confusion(
         metrics["confusion_matrix"],
         labels,

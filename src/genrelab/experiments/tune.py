@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from genrelab.atomic import write_text
 from genrelab.errors import DataError, GenrelabError
 from genrelab.experiments.compare import (
     Inputs,
@@ -33,7 +34,6 @@ from genrelab.experiments.compare import (
     is_kfold,
     is_row_protocol,
     with_seed,
-    write_text_atomic,
 )
 
 STUDY_DB = "study.db"
@@ -238,7 +238,7 @@ def summarize(study: Any, study_dir: Path) -> TuneResult:
         states=states,
     )
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    write_text_atomic(
+    write_text(
         study_dir / "best.json",
         json.dumps(
             {

@@ -9,9 +9,6 @@ half-written bundle behind.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -19,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from genrelab import __version__
+from genrelab.atomic import atomic_dir
 from genrelab.errors import ModelError
 from genrelab.models.base import GenreModel, model_class
 
@@ -76,34 +74,13 @@ class Bundle:
 
     def save(self, path: str | Path) -> Path:
         """Write atomically: a temporary folder beside ``path`` is renamed into place."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        tmp.chmod(0o777 & ~_umask())  # mkdtemp's folder is private; a bundle is not
-        try:
+        with atomic_dir(path) as tmp:
             (tmp / MODEL_DIR).mkdir()
             self.model.save(tmp / MODEL_DIR)
             (tmp / CARD).write_text(
                 json.dumps(asdict(self.card), indent=2, default=_jsonable) + "\n"
             )
-            if path.exists():
-                old = path.with_name(f".{path.name}.old")
-                shutil.rmtree(old, ignore_errors=True)
-                os.replace(path, old)
-                os.replace(tmp, path)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+        return Path(path)
 
 
 def _jsonable(value: Any) -> Any:
