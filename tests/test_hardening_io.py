@@ -6,7 +6,6 @@ import os
 import stat
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from genrelab import atomic
