@@ -30,6 +30,7 @@ from genrelab import parallel
 from genrelab.batch.engine import Engine, EngineSpec
 from genrelab.batch.writers import Journal, check_output, journal_path, path_key, write_table
 from genrelab.errors import GenrelabError
+from genrelab.models import trust
 
 Result = dict[str, Any]
 
@@ -69,10 +70,14 @@ def iter_results(
         yield from _iter_pool(spec, files, workers, engine)
 
 
-def _init_worker(spec: EngineSpec, threads: int, parent: int) -> None:
-    """Tie this worker's life to ``parent``, then load the bundles once per process."""
+def _init_worker(spec: EngineSpec, threads: int, parent: int, permission: trust.Trust) -> None:
+    """Tie this worker's life to ``parent``, then load the bundles once per process.
+
+    ``permission`` is the parent's (what ``--trust-bundle`` allowed there).
+    """
     global _worker_engine
     die_with_parent(parent)
+    trust.allow(permission)
     os.environ.setdefault(parallel.ENV, str(threads))
     _worker_engine = spec.build()
 
@@ -114,7 +119,7 @@ def _iter_pool(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker,
-        initargs=(spec, max(1, parallel.thread_count() // workers), os.getpid()),
+        initargs=(spec, max(1, parallel.thread_count() // workers), os.getpid(), trust.current()),
     )
     pending: dict[Future[Result], int] = {}
     todo = iter(enumerate(files))

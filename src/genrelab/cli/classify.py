@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from genrelab.cli.app import app
-from genrelab.cli.common import err, out
+from genrelab.cli.common import TrustBundle, TrustRemoteCode, allow_trust, err, out
 from genrelab.errors import GenrelabError
 
 
@@ -205,6 +205,8 @@ def classify(
             show_default=False,
         ),
     ] = None,
+    trust_bundle: TrustBundle = False,
+    trust_remote_code: TrustRemoteCode = False,
 ) -> None:
     """Classify audio files, whole folders or a whole library by genre.
 
@@ -221,6 +223,7 @@ def classify(
     )
     from genrelab.batch.writers import check_output
 
+    allow_trust(trust_bundle, trust_remote_code)
     use_ray = use_ray or ray_address is not None
     tag_options = {
         "--dry-run": dry_run,

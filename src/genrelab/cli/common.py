@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.console import Console
 
 from genrelab.errors import GenrelabError
@@ -26,3 +27,26 @@ def parse_params(pairs: list[str] | None) -> dict[str, Any]:
         except json.JSONDecodeError:
             params[key] = raw
     return params
+
+
+TrustBundle = Annotated[
+    bool,
+    typer.Option(
+        "--trust-bundle",
+        help="Allow loading pickled bundle files (older bundles); a pickle can run code.",
+    ),
+]
+TrustRemoteCode = Annotated[
+    bool,
+    typer.Option(
+        "--trust-remote-code",
+        help="Let a Hugging Face backbone run code from its folder or hub repository.",
+    ),
+]
+
+
+def allow_trust(trust_bundle: bool, trust_remote_code: bool) -> None:
+    """What bundles loaded by this command may do; by default only read data."""
+    from genrelab.models.trust import Trust, allow
+
+    allow(Trust(pickle=trust_bundle, remote_code=trust_remote_code))

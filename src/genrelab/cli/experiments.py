@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from genrelab.cli.app import app
-from genrelab.cli.common import err, out, parse_params
+from genrelab.cli.common import TrustBundle, TrustRemoteCode, allow_trust, err, out, parse_params
 from genrelab.errors import GenrelabError
 
 if TYPE_CHECKING:
@@ -281,6 +281,8 @@ def ensemble(
         str | None, typer.Option(help="Assign --data splits with this protocol first.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for --protocol.")] = 0,
+    trust_bundle: TrustBundle = False,
+    trust_remote_code: TrustRemoteCode = False,
 ) -> None:
     """Combine trained bundles (any front ends and sample rates) into one ensemble bundle.
 
@@ -289,6 +291,7 @@ def ensemble(
     """
     from genrelab.experiments.ensemble import build_ensemble
 
+    allow_trust(trust_bundle, trust_remote_code)
     weight_list = None
     if weights is not None:
         try:

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from genrelab.cli.app import app
-from genrelab.cli.common import err
+from genrelab.cli.common import TrustBundle, TrustRemoteCode, allow_trust, err
 from genrelab.errors import GenrelabError
 
 
@@ -45,6 +45,8 @@ def serve(
     max_audio_s: Annotated[
         float, typer.Option(min=1.0, help="Only this many seconds of each upload are analysed.")
     ] = 600.0,
+    trust_bundle: TrustBundle = False,
+    trust_remote_code: TrustRemoteCode = False,
 ) -> None:
     """Serve the genre API (POST /v1/classify, docs at /docs) and the web page at /."""
     try:
@@ -55,6 +57,7 @@ def serve(
         raise GenrelabError(
             f"genrelab serve needs {error.name}: pip install 'genrelab[serve]'"
         ) from error
+    allow_trust(trust_bundle, trust_remote_code)
     settings = ServiceSettings(
         max_upload_bytes=round(max_upload_mb * 2**20),
         decode_timeout_s=decode_timeout,

@@ -10,7 +10,14 @@ import typer
 
 from genrelab.atomic import write_json
 from genrelab.cli.app import app
-from genrelab.cli.common import err, out, parse_params
+from genrelab.cli.common import (
+    TrustBundle,
+    TrustRemoteCode,
+    allow_trust,
+    err,
+    out,
+    parse_params,
+)
 from genrelab.errors import DataError, ModelError
 
 
@@ -230,6 +237,8 @@ def evaluate(
         Path | None, typer.Option("--out", "-o", help="Folder for metrics.json and confusion.png.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for --protocol.")] = 0,
+    trust_bundle: TrustBundle = False,
+    trust_remote_code: TrustRemoteCode = False,
 ) -> None:
     """Score a bundle on labelled data: accuracy, balanced accuracy, macro-F1, per class."""
     from genrelab.data import apply_split, load_dataset
@@ -238,6 +247,7 @@ def evaluate(
     from genrelab.inference import Classifier
     from genrelab.training import table_features
 
+    allow_trust(trust_bundle, trust_remote_code)
     classifier = Classifier(bundle)
     df = load_dataset(data)
     if protocol:
