@@ -76,9 +76,9 @@ def require_pickle(path: Path) -> None:
 
 
 def remote_code_params(params: Any, where: str) -> Any:
-    """``params`` with every ``trust_remote_code`` set from the command line, not the card.
+    """``params`` after checking every ``trust_remote_code`` a card sets against the user's.
 
-    A card asking for remote code is refused without ``--trust-remote-code``.
+    A card may say its backbone needs remote code; only ``--trust-remote-code`` lets it run.
     """
     if isinstance(params, dict):
         out = {}
@@ -89,7 +89,7 @@ def remote_code_params(params: Any, where: str) -> Any:
                         f"{where}: this model's backbone runs code from its folder or hub "
                         "repository; pass --trust-remote-code if you trust it"
                     )
-                out[key] = current().remote_code
+                out[key] = bool(value)
             else:
                 out[key] = remote_code_params(value, where)
         return out
