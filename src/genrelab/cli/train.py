@@ -114,10 +114,16 @@ def train(
             "or a Hugging Face id or folder."
         ),
     ] = None,
+    skip_missing: Annotated[
+        bool,
+        typer.Option(
+            "--skip-missing", help="Train without manifest rows whose files do not exist."
+        ),
+    ] = False,
 ) -> None:
     """Train a model and write a bundle with its validation metrics in the card."""
     from genrelab.models import model_class
-    from genrelab.training import load_feature_data
+    from genrelab.training import load_feature_data, missing_manifest_files
     from genrelab.training import train as fit
 
     params = parse_params(param)
@@ -127,6 +133,14 @@ def train(
         params["pretrained"] = pretrained
     target = output or Path("models") / model
     kind = model_class(model).input_kind  # unknown names fail before any audio work
+    missing = missing_manifest_files(data, skip_missing)
+    if missing:
+        err.print(
+            f"genrelab: skipping {len(missing)} manifest row(s) whose files do not exist "
+            f"(--skip-missing), e.g. {missing[0]}",
+            highlight=False,
+            soft_wrap=True,
+        )
     if kind == "hf":
         from genrelab.models import create_model
         from genrelab.pretrained.hf import load_waveform_data

@@ -20,7 +20,7 @@ import pandas as pd
 from genrelab.augment import Augmentation
 from genrelab.errors import DataError
 from genrelab.models.bundle import Bundle, ModelCard
-from genrelab.training import AudioData, decode_tracks
+from genrelab.training import AudioData, decode_tracks, require_classes
 
 #: Windows per training track used to fit the input standardisation.
 STATS_WINDOWS_PER_TRACK = 4
@@ -97,6 +97,7 @@ def train_on_audio(
     train_audio, train_labels = data.part("train", min_samples)
     if not train_audio:
         raise DataError(f"{data.source}: the {protocol or 'chosen'} split left no training track")
+    require_classes(train_labels, f"{data.source} (train split)")
     classes = sorted(set(train_labels))
     card = ModelCard(
         model=model_name,
