@@ -162,12 +162,17 @@ class Classifier:
 
     def classify_file(self, path: str | Path, aggregate: str = "mean") -> Classification:
         """Classify a file, streaming its windows so long files stay within bounded memory."""
-        from genrelab.audio import info, iter_windows, load
+        from genrelab.audio import info, iter_windows
+        from genrelab.audio.windows import read_middle
 
         path_str = str(path)
-        if aggregate == "middle":
-            y, _ = load(path, sr=self.sr)
-            return self.classify_signal(y, self.sr, "middle", path_str)
+        if aggregate == "middle":  # decode only the middle window
+            window, y = read_middle(path, self.sr, self.window_s)
+            self._check_length(y.size, path_str)
+            inputs = self._keep()
+            proba = self._predict([y], inputs)
+            spans = [(window.start_s, window.end_s)]
+            return self._finish(path_str, spans, proba, "middle", inputs or [])
         meta = info(path)
         if meta.duration is not None:
             self._check_length(round(meta.duration * self.sr), path_str)

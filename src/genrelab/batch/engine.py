@@ -142,15 +142,15 @@ class Windowing:
             )
 
     def windows(self, path: str | Path, method: str) -> Iterator[tuple[Span, np.ndarray]]:
-        """``(span, samples)`` per window, streamed (``middle`` decodes the file once)."""
-        from genrelab.audio import info, iter_windows, load, middle_window
+        """``(span, samples)`` per window, streamed (``middle`` decodes only that window)."""
+        from genrelab.audio import info, iter_windows
+        from genrelab.audio.windows import read_middle
 
         name = str(path)
         if method == "middle":
-            y, _ = load(path, sr=self.sr)
-            self.check_length(y.size, name)
-            w = middle_window(y.size, self.sr, self.window_s)
-            yield (w.start_s, w.end_s), y[w.start : w.end]
+            w, samples = read_middle(path, self.sr, self.window_s)
+            self.check_length(samples.size, name)
+            yield (w.start_s, w.end_s), samples
             return
         meta = info(path)
         if meta.duration is not None:
