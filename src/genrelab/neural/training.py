@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from genrelab.atomic import atomic_path
 from genrelab.augment import Augmentation
 from genrelab.errors import DataError
 from genrelab.models.bundle import Bundle, ModelCard
@@ -212,7 +213,8 @@ def save_history(history: list[dict[str, float]], folder: Path) -> list[Path]:
 
     frame = pd.DataFrame(history)
     csv = folder / "history.csv"
-    frame.to_csv(csv, index=False)
+    with atomic_path(csv) as tmp:
+        frame.to_csv(tmp, index=False)
     plt = _figure()
     fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
     for column in frame.columns:
