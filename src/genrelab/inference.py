@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+import copy
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from threadpoolctl import threadpool_limits
 from genrelab import parallel
 from genrelab.aggregate import aggregate
 from genrelab.errors import AudioError, GenrelabError
+from genrelab.labels import resolve_labels, restrict
 from genrelab.models.bundle import Bundle, load_bundle
 
 #: Windows sent through the front end and the model at once (bounds memory on long files).
@@ -72,12 +74,19 @@ def window_results(
 class Classifier:
     """A loaded bundle plus its front end, ready to classify files or signals."""
 
-    def __init__(self, bundle: Bundle | str | Path | None = None):
+    def __init__(
+        self,
+        bundle: Bundle | str | Path | None = None,
+        labels: str | Sequence[str] | None = None,
+    ):
+        """``labels``: answer over these of the bundle's labels only (names or a preset such
+        as ``"gtzan"``; see :mod:`genrelab.labels`), probabilities renormalised."""
         from genrelab.features.frontends import build_frontend
 
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         card = self.bundle.card
-        self.labels = list(card.labels)
+        self.labels = resolve_labels(labels, list(card.labels))
+        self.columns = [list(card.labels).index(label) for label in self.labels]
         self.sr = int(card.sample_rate)
         self.window_s = float(card.windowing.get("window_s", 30.0))
         self.hop_s = float(card.windowing.get("hop_s", self.window_s))
@@ -88,6 +97,14 @@ class Classifier:
             parallel.submit(prepare)
         # A tail at least a third of a window long gets one more, end-aligned window.
         self.tail_s = self.window_s / 3
+
+    def restricted(self, labels: str | Sequence[str] | None) -> Classifier:
+        """This classifier answering over ``labels`` only; shares the loaded model."""
+        other = copy.copy(self)
+        card_labels = list(self.bundle.card.labels)
+        other.labels = resolve_labels(labels, card_labels)
+        other.columns = [card_labels.index(label) for label in other.labels]
+        return other
 
     @property
     def reads_tags(self) -> bool:
@@ -109,7 +126,7 @@ class Classifier:
             inputs = self.frontend(windows, self.sr)
             if keep_inputs is not None:
                 keep_inputs.append(inputs)
-            return self.bundle.model.predict_proba(inputs)
+            return restrict(self.bundle.model.predict_proba(inputs), self.columns)
 
     def _finish(
         self,

@@ -31,6 +31,7 @@ from genrelab.inference import (
     named_probabilities,
     window_results,
 )
+from genrelab.labels import resolve_labels, restrict
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +184,8 @@ class EngineSpec:
     aggregate: str = "mean"
     #: Add musicnn tags to each result when the tagger is installed.
     tags: bool = False
+    #: Answer over these labels only (names or a preset; see :mod:`genrelab.labels`).
+    labels: tuple[str, ...] | None = None
 
     def build(self) -> Engine:
         return Engine(self)
@@ -196,14 +199,14 @@ class Engine:
             raise ModelError("give at least one model")
         self.spec = spec
         self.members = [Classifier(m) for m in spec.models]
-        self.labels = list(self.members[0].labels)
+        self.labels = resolve_labels(spec.labels, self.members[0].labels)
         self.windowing = [Windowing.of(c) for c in self.members]
         self._columns = []
         for name, member in zip(spec.models, self.members, strict=True):
-            if sorted(member.labels) != sorted(self.labels):
+            if sorted(member.labels) != sorted(self.members[0].labels):
                 raise ModelError(
                     f"model {name} predicts {', '.join(member.labels)}; an ensemble needs the "
-                    f"same genres as {spec.models[0]} ({', '.join(self.labels)})"
+                    f"same genres as {spec.models[0]} ({', '.join(self.members[0].labels)})"
                 )
             self._columns.append([member.labels.index(label) for label in self.labels])
 
@@ -216,7 +219,7 @@ class Engine:
         """Window probabilities with columns in ``self.labels`` order."""
         with threadpool_limits(1):
             proba = self.members[member].bundle.model.predict_proba(inputs)
-        return np.asarray(proba, dtype=np.float64)[:, self._columns[member]]
+        return restrict(proba, self._columns[member])
 
     def member_proba(
         self, member: int, path: str | Path, keep_inputs: list[np.ndarray] | None = None

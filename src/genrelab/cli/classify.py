@@ -131,6 +131,16 @@ def classify(
             help="Combine windows by mean probability, majority vote, or use the middle window only."
         ),
     ] = Aggregate.mean,
+    labels: Annotated[
+        str | None,
+        typer.Option(
+            "--labels",
+            help="Answer over these of the model's labels only, probabilities renormalised: "
+            "a comma-separated list (rock,jazz,classical) or a preset (gtzan: the 10 GTZAN "
+            "genres).",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Annotated[
         bool,
         typer.Option(
@@ -222,6 +232,7 @@ def classify(
         tagging_available,
     )
     from genrelab.batch.writers import check_output
+    from genrelab.labels import parse_labels
 
     allow_trust(trust_bundle, trust_remote_code)
     use_ray = use_ray or ray_address is not None
@@ -243,7 +254,7 @@ def classify(
         check_output(output)
     models = tuple(_model_ref(m) for m in model or ["default"])
     tags = tagging_available() and output is None and not use_ray
-    spec = EngineSpec(models, aggregate.value, tags=tags)
+    spec = EngineSpec(models, aggregate.value, tags=tags, labels=parse_labels(labels))
     with tempfile.TemporaryDirectory(prefix="genrelab-") as tmp:
         inputs = list(paths or [])
         if example:

@@ -251,6 +251,15 @@ def evaluate(
         Path | None, typer.Option("--out", "-o", help="Folder for metrics.json and confusion.png.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for --protocol.")] = 0,
+    labels: Annotated[
+        str | None,
+        typer.Option(
+            "--labels",
+            help="Score the model answering over these labels only (a list or a preset such "
+            "as gtzan); rows labelled otherwise are skipped.",
+            show_default=False,
+        ),
+    ] = None,
     trust_bundle: TrustBundle = False,
     trust_remote_code: TrustRemoteCode = False,
 ) -> None:
@@ -259,10 +268,11 @@ def evaluate(
     from genrelab.evaluation.metrics import classification_metrics, format_metrics_table
     from genrelab.evaluation.plots import plot_confusion
     from genrelab.inference import Classifier
+    from genrelab.labels import restrict
     from genrelab.training import table_features
 
     allow_trust(trust_bundle, trust_remote_code)
-    classifier = Classifier(bundle)
+    classifier = Classifier(bundle, labels=labels)
     df = load_dataset(data)
     if protocol:
         df = apply_split(df, protocol, seed=seed)
@@ -270,10 +280,25 @@ def evaluate(
         df = df[df["split"] == split]
         if df.empty:
             raise DataError(f"{data}: no rows in split {split!r}")
+    if labels is not None:
+        outside = ~df["label"].isin(classifier.labels)
+        if outside.any():
+            err.print(
+                f"skipped {int(outside.sum())} rows labelled outside --labels "
+                f"({', '.join(sorted(set(df['label'][outside])))})",
+                highlight=False,
+                soft_wrap=True,
+            )
+            df = df[~outside]
+        if df.empty:
+            raise DataError(f"{data}: no rows labelled with any of {', '.join(classifier.labels)}")
     columns = table_features(df)
     card = classifier.bundle.card
     if columns and card.frontend.get("kind") == "features":
-        proba = classifier.bundle.model.predict_proba(df[columns].to_numpy(np.float64))
+        proba = restrict(
+            classifier.bundle.model.predict_proba(df[columns].to_numpy(np.float64)),
+            classifier.columns,
+        )
         predicted = np.asarray(classifier.labels)[np.argmax(proba, axis=1)]
         truth = df["label"].to_numpy(str)
     elif columns:

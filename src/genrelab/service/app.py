@@ -210,11 +210,13 @@ class _Service:
         s = self.settings
         return decode_upload(upload.path, self.classifier.sr, s.decode_timeout_s, s.max_audio_s)
 
-    def classify(self, upload: Upload, aggregate: str, spectrogram: bool) -> dict[str, Any]:
+    def classify(
+        self, upload: Upload, aggregate: str, spectrogram: bool, classifier: Classifier
+    ) -> dict[str, Any]:
         started = time.perf_counter()
         y, duration = self.decode(upload)
-        sr = self.classifier.sr
-        result = self.classifier.classify_signal(y, sr, aggregate, path=upload.filename)
+        sr = classifier.sr
+        result = classifier.classify_signal(y, sr, aggregate, path=upload.filename)
         # The default model's own musicnn pass gives the tags; other models tag separately.
         tags = result.tags if result.tags is not None else signal_tags(y, sr)
         analysed = y.size / sr
@@ -329,10 +331,19 @@ def create_app(
         request: Request,
         aggregate: Aggregate = Aggregate.mean,
         spectrogram: bool = Query(False, description="Include a base64 mel spectrogram PNG."),
+        labels: str | None = Query(
+            None,
+            description="Answer over these of the model's labels only (comma-separated, or a "
+            "preset such as gtzan); probabilities are renormalised.",
+        ),
     ) -> dict[str, Any]:
         """Classify an uploaded track: multipart field ``file``, or the raw audio as the body."""
+        try:
+            chosen = classifier.restricted(labels)
+        except GenrelabError as err:
+            raise ApiError(422, str(err)) from err
         return await service.run(
-            request, lambda upload: service.classify(upload, aggregate.value, spectrogram)
+            request, lambda upload: service.classify(upload, aggregate.value, spectrogram, chosen)
         )
 
     @app.post(
