@@ -158,6 +158,18 @@ def test_a_killed_runs_temporaries_are_removed_by_the_next_run(tmp_path):
     assert _genre(path) == ["Rock"]
 
 
+def test_copies_left_by_older_versions_are_removed_once_stale(tmp_path, monkeypatch):
+    path = _flac(tmp_path / "t07 country.00001.flac")
+    legacy = tmp_path / ".t07 country.00001.k3j_x9q2.flac"  # what mkstemp named them
+    legacy.write_bytes(path.read_bytes())
+    unrelated = tmp_path / ".notes.abcdefgh.flac"  # no notes.flac beside it: not ours
+    unrelated.write_bytes(b"x")
+    assert tags_module.clean_stale_temps([tmp_path]) == []  # too fresh: may be in use
+    monkeypatch.setattr(tags_module, "_LEGACY_AGE_S", -1.0)
+    assert tags_module.clean_stale_temps([tmp_path]) == [legacy]
+    assert unrelated.exists() and path.exists()
+
+
 def test_an_interrupted_copy_back_is_completed_by_the_next_run(tmp_path):
     path = _flac(tmp_path / "song.flac")
     tagged = tmp_path / "tagged.flac"

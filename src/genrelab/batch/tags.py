@@ -16,12 +16,14 @@ later run removes those left by a killed one (:func:`clean_stale_temps`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import stat
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +52,10 @@ _COPYBACK = ".copyback"
 _TEMP_RE = re.compile(
     r"^\.(?P<name>.+)\.genrelab-tag-(?P<pid>\d+)-[A-Za-z0-9_]+(?P<copyback>\.copyback)?(\.[^.]*)?$"
 )
+#: Copies left by earlier genrelab versions were named ``.<stem>.<mkstemp's 8 chars><suffix>``;
+#: one is taken for ours only beside ``<stem><suffix>`` and once it is an hour old.
+_LEGACY_RE = re.compile(r"^\.(?P<stem>.+)\.[a-z0-9_]{8}(?P<suffix>\.[^.]+)$")
+_LEGACY_AGE_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -342,6 +348,11 @@ def clean_stale_temps(folders: Iterable[str | Path]) -> list[Path]:
         except OSError:
             continue
         for entry in entries:
+            if _legacy_temp(entry):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+                continue
             match = _TEMP_RE.match(entry.name)
             if not match or not entry.is_file(follow_symlinks=False):
                 continue
@@ -358,6 +369,20 @@ def clean_stale_temps(folders: Iterable[str | Path]) -> list[Path]:
                 continue  # not ours to fix (permissions): leave it for its owner
             removed.append(temp)
     return removed
+
+
+def _legacy_temp(entry: os.DirEntry) -> bool:
+    """A full-size copy an older genrelab's killed tag writer left (it always renamed, so the
+    original was never touched: the copy is only in the way)."""
+    match = _LEGACY_RE.match(entry.name)
+    if not match or _MARK in entry.name or not entry.is_file(follow_symlinks=False):
+        return False
+    original = Path(entry.path).with_name(match["stem"] + match["suffix"])
+    try:
+        age = time.time() - entry.stat(follow_symlinks=False).st_ctime
+    except OSError:
+        return False
+    return original.is_file() and age > _LEGACY_AGE_S
 
 
 def _alive(pid: int) -> bool:
