@@ -26,11 +26,13 @@ from rich.table import Table
 
 from genrelab.models import default_bundle_path, load_bundle
 from genrelab.models.portable import FILE
+from genrelab.models.trust import Trust
 
 CHILD = (
     "import time; t = time.perf_counter()\n"
     "from genrelab.models import load_bundle\n"
-    "load_bundle({path!r})\n"
+    "from genrelab.models.trust import Trust\n"
+    "load_bundle({path!r}, trust=Trust(pickle=True))\n"
     "import sys; print(time.perf_counter() - t)\n"
     "print(sorted(m for m in ('sklearn', 'xgboost', 'joblib', 'scipy') if m in sys.modules))\n"
 )
@@ -74,7 +76,10 @@ def main() -> None:
         shutil.copytree(source, pickled, ignore=shutil.ignore_patterns(FILE))
         load_portable = fresh_load(source, args.repeats)
         load_library = fresh_load(pickled, args.repeats)
-        portable, library = load_bundle(source).model, load_bundle(pickled).model
+        portable, library = (
+            load_bundle(source).model,
+            load_bundle(pickled, trust=Trust(pickle=True)).model,
+        )
 
     rng = np.random.default_rng(0)
     rows = {n: rng.normal(size=(n, 1060)) for n in (8, 1000)}

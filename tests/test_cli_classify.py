@@ -108,7 +108,7 @@ def test_nothing_classified_exits_1(tmp_path, tiny_bundle, capsys):
         (["/definitely/missing.wav"], "no such file or folder"),
         (["--workers", "0", "x.wav"], "--workers"),
         (["-o", "results.txt", "x.wav"], "must end in .csv, .jsonl, .parquet"),
-        (["--dry-run", "x.wav"], "--dry-run previews --write-tags"),
+        (["--dry-run", "x.wav"], "--dry-run applies to --write-tags"),
         (["--resume", "x.wav"], "--resume needs --output"),
         (["--ray", "--workers", "2", "x.wav"], "choose --workers or --ray"),
         (["--aggregate", "median", "x.wav"], "unknown aggregate 'median'"),

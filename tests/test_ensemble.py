@@ -148,7 +148,8 @@ def test_stacking_cli_bundle_works_with_classify_and_evaluate(
     assert metrics["n"] == 12 and metrics["accuracy"] > 0.9
     stacked = load_bundle(target)
     assert stacked.card.params["method"] == "stack"
-    assert (target / "model" / "stacker.joblib").is_file()
+    assert (target / "model" / "stacker.npz").is_file()  # plain arrays, no pickle
+    assert not (target / "model" / "stacker.joblib").exists()
 
 
 def test_members_with_different_genres_are_unioned(

@@ -16,6 +16,8 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("peft")
 
+from safetensors.torch import load_file  # noqa: E402
+
 from genrelab.errors import AudioError, ModelError  # noqa: E402
 from genrelab.features.frontends import build_frontend  # noqa: E402
 from genrelab.inference import Classifier  # noqa: E402
@@ -157,7 +159,7 @@ def test_dora_step_trains_adapters_and_bundle_round_trips(
     card = ModelCard("hf", model.get_params(), list(model.classes_), SR, model.frontend_spec())
     proba = model.predict_proba(X)
     Bundle(card, model).save(tmp_path / name)
-    saved = torch.load(tmp_path / name / "model" / "weights.pt", weights_only=True)
+    saved = load_file(tmp_path / name / "model" / "weights.safetensors")
     assert not any(".backbone." in k and "lora_" not in k for k in saved)  # no frozen weights
     loaded = load_bundle(tmp_path / name).model
     np.testing.assert_allclose(loaded.predict_proba(X), proba, rtol=1e-5, atol=1e-6)

@@ -16,6 +16,8 @@ import soundfile as sf
 
 torch = pytest.importorskip("torch")
 
+from safetensors.torch import load_file  # noqa: E402
+
 from genrelab import synth  # noqa: E402
 from genrelab.cli import main  # noqa: E402
 
@@ -204,8 +206,8 @@ def test_killed_mid_epoch_then_resumed_ends_exactly_like_an_uninterrupted_run(te
     assert resumed.wait() == 0, resumed.stderr.read().decode()
     assert straight.wait() == 0, straight.stderr.read().decode()
 
-    a = torch.load(tmp_path / "straight" / "model" / "weights.pt", weights_only=True)
-    b = torch.load(tmp_path / "victim" / "model" / "weights.pt", weights_only=True)
+    a = load_file(tmp_path / "straight" / "model" / "weights.safetensors")
+    b = load_file(tmp_path / "victim" / "model" / "weights.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
     cards = [json.loads((tmp_path / n / "card.json").read_text()) for n in ("straight", "victim")]
     assert cards[0]["validation"] == cards[1]["validation"]

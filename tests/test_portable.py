@@ -17,15 +17,17 @@ from genrelab.models import create_model, default_bundle_path, load_bundle
 from genrelab.models.bundle import Bundle, ModelCard
 from genrelab.models.classical import SklearnModel
 from genrelab.models.portable import FILE, PortablePredictor, export_pipeline
+from genrelab.models.trust import Trust, trusting
 
 #: Tolerances promised by the module: float64 models exact to 1e-9, XGBoost (float32) to 1e-6.
-TOL = {"logreg": 1e-9, "svm": 1e-9, "xgboost": 1e-6}
+TOL = {"logreg": 1e-9, "svm": 1e-9, "xgboost": 1e-6, "knn": 1e-9, "random_forest": 1e-9}
 PARAMS = {
     "logreg": {},
     "svm": {},
     "xgboost": {"n_estimators": 60, "max_depth": 4, "n_jobs": 1},
+    "knn": {},
+    "random_forest": {"n_estimators": 30, "n_jobs": 1},
 }
-UNSUPPORTED = {"knn": {}, "random_forest": {"n_estimators": 30, "n_jobs": 1}}
 LABELS = [f"g{i}" for i in range(10)]
 HEAVY = ("sklearn", "xgboost", "joblib", "scipy")
 
@@ -113,8 +115,10 @@ def test_unsupported_pipelines_are_not_exported():
 
     X, y, _ = _data(n_classes=3, width=4)
     ints = np.unique(y, return_inverse=True)[1]
-    for name, params in UNSUPPORTED.items():
-        assert export_pipeline(create_model(name, **params).fit(X, y).pipeline_) is None
+    from sklearn.neighbors import KNeighborsClassifier
+
+    manhattan = make_pipeline(StandardScaler(), KNeighborsClassifier(metric="manhattan"))
+    assert export_pipeline(manhattan.fit(X, y)) is None
     unsupported = [
         make_pipeline(StandardScaler(), CalibratedClassifierCV(SVC(), method="sigmoid")),
         make_pipeline(StandardScaler(), CalibratedClassifierCV(SVC(), method="temperature")),
@@ -178,8 +182,12 @@ def test_bundle_round_trip_predicts_without_unpickling(fitted, name, tmp_path, m
     for file in ("pipeline.joblib", FILE):
         again = (tmp_path / "again" / "model" / file).read_bytes()
         assert again == (path / "model" / file).read_bytes(), file
-    # The pipeline itself is still there, unpickled on first use.
-    np.testing.assert_array_equal(loaded.pipeline_.predict_proba(test), model.predict_proba(test))
+    # The pipeline itself is still there, unpickled on first use (by a trusting user only).
+    with pytest.raises(ModelError, match="--trust-bundle"):
+        _ = loaded.pipeline_
+    with trusting(Trust(pickle=True)):
+        pipeline = loaded.pipeline_
+    np.testing.assert_array_equal(pipeline.predict_proba(test), model.predict_proba(test))
 
 
 def test_feature_importances_unpickle_lazily(fitted, tmp_path):
@@ -187,16 +195,19 @@ def test_feature_importances_unpickle_lazily(fitted, tmp_path):
     model.save(tmp_path)
     loaded = type(model).load(tmp_path, model.get_params())
     assert loaded._pipeline is None  # portable: nothing unpickled yet
-    np.testing.assert_array_equal(loaded.feature_importances(), model.feature_importances())
+    with trusting(Trust(pickle=True)):
+        importances = loaded.feature_importances()
+    np.testing.assert_array_equal(importances, model.feature_importances())
 
 
-@pytest.mark.parametrize("name", list(UNSUPPORTED))
-def test_unsupported_models_keep_the_joblib_path(name, tmp_path):
-    X, y, test = _data()
-    model = create_model(name, **UNSUPPORTED[name]).fit(X, y)
+def test_a_pickle_only_bundle_loads_only_when_trusted(fitted, tmp_path):
+    model = fitted["knn"]
     path = Bundle(_card(model), model).save(tmp_path / "b")
-    assert sorted(p.name for p in (path / "model").iterdir()) == ["pipeline.joblib"]
-    again = load_bundle(path).model
+    (path / "model" / FILE).unlink()  # as saved by an older genrelab
+    with pytest.raises(ModelError, match="--trust-bundle"):
+        load_bundle(path)
+    again = load_bundle(path, trust=Trust(pickle=True)).model
+    _, _, test = _data()
     np.testing.assert_array_equal(again.predict_proba(test), model.predict_proba(test))
 
 
@@ -267,7 +278,7 @@ def test_default_bundle_portable_equals_its_pickles(tmp_path):
     source = default_bundle_path()
     pickled = tmp_path / "pickled"
     shutil.copytree(source, pickled, ignore=shutil.ignore_patterns(FILE))
-    portable, library = load_bundle(None), load_bundle(pickled)
+    portable, library = load_bundle(None), load_bundle(pickled, trust=Trust(pickle=True))
     assert json.loads((source / "card.json").read_text())["model"] == "column_stack"
 
     rng = np.random.default_rng(7)

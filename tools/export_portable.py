@@ -5,6 +5,8 @@ imports scikit-learn and XGBoost. This script reloads each bundle from its pickl
 any existing ``portable.npz``) and saves it back in place, atomically: every pipeline of a
 supported shape (see :mod:`genrelab.models.portable`) gets its ``portable.npz``, checked
 against the library at export; the card's content and the other files stay as they were.
+Torch weights saved as ``weights.pt`` are re-saved as safetensors, a stacker as ``stacker.npz``.
+It unpickles the bundles' files, which can run code: convert only bundles you trust.
 
 Usage: python tools/export_portable.py BUNDLE_DIR [BUNDLE_DIR ...]
 """
@@ -20,6 +22,7 @@ from pathlib import Path
 
 from genrelab.models.bundle import CARD, MODEL_DIR, load_bundle
 from genrelab.models.portable import FILE as PORTABLE
+from genrelab.models.trust import Trust
 
 PICKLE = "pipeline.joblib"
 
@@ -32,7 +35,7 @@ def export_bundle(path: Path) -> list[tuple[str, bool]]:
         # Load a copy without portable files, so the pickles are the source of truth.
         source = Path(tmp) / path.name
         shutil.copytree(path, source, ignore=shutil.ignore_patterns(PORTABLE))
-        bundle = load_bundle(source)
+        bundle = load_bundle(source, trust=Trust(pickle=True))
         bundle.save(path)
     path.chmod(mode)  # the save's temporary folder was private (0700)
     if json.loads((path / CARD).read_text()) != card_before:

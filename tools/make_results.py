@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from genrelab import __version__
+from genrelab.atomic import write_text
 from genrelab.experiments.compare import (
     Entry,
     Inputs,
@@ -30,7 +31,6 @@ from genrelab.experiments.compare import (
     leaderboard,
     markdown_table,
     write_results,
-    write_text_atomic,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -242,7 +242,7 @@ def main() -> None:
         f"`{args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}/`.",
         "",
     ]
-    write_text_atomic(args.doc, "\n".join(lines))
+    write_text(args.doc, "\n".join(lines))
     print(f"wrote {args.doc}")
 
 

@@ -177,9 +177,20 @@ class Classifier:
     def classify_file(self, path: str | Path, aggregate: str = "mean") -> Classification:
         """Classify a file, streaming its windows so long files stay within bounded memory."""
         from genrelab.audio import info, iter_windows, load
+        from genrelab.audio.windows import read_middle
 
         path_str = str(path)
-        if parse_aggregate(aggregate).whole_file:  # windows placed by the whole length
+        if aggregate == "middle":  # decode only the middle window
+            window, y = read_middle(path, self.sr, self.window_s)
+            self._check_length(y.size, path_str)
+            meter = LevelMeter()
+            meter.add(y)
+            meter.check(path_str)
+            inputs = self._keep()
+            proba = self._predict([y], inputs)
+            spans = [(window.start_s, window.end_s)]
+            return self._finish(path_str, spans, proba, "middle", inputs or [])
+        if parse_aggregate(aggregate).whole_file:  # random:N: placed by the whole length
             y, _ = load(path, sr=self.sr)
             return self.classify_signal(y, self.sr, aggregate, path_str)
         meta = info(path)

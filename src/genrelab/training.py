@@ -8,6 +8,7 @@ per track by aggregating its windows, the way ``classify`` answers.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -95,6 +96,7 @@ def load_feature_data(
     from genrelab.data import load_dataset
 
     df = load_dataset(spec)
+    require_classes(df["label"], str(spec))  # before any audio work
     columns = table_features(df)
     if columns:
         # A precomputed table: each row is a whole clip (30 s in the Kaggle table).
@@ -181,6 +183,38 @@ def _splits_for(data: FeatureData, protocol: str, seed: int) -> pd.Series:
     return tracks.set_index("group")["split"].fillna("")
 
 
+#: How many missing paths an error message quotes.
+_QUOTED = 3
+
+
+def require_classes(labels: Any, source: str) -> None:
+    """Refuse to fit a classifier on fewer than 2 genres (it would learn nothing, and report
+    accuracy 1.0 for it)."""
+    classes = sorted({str(label) for label in labels})
+    if len(classes) < 2:
+        found = f"only {classes[0]!r}" if classes else "none"
+        raise DataError(f"{source}: training needs at least 2 genres, found {found}")
+
+
+def missing_manifest_files(spec: str, skip_missing: bool) -> list[str]:
+    """Files a CSV manifest lists that do not exist: an error naming the count and the first
+    ones, or (``skip_missing``) the list, for the caller to report; the loaders leave them out.
+    """
+    if not (spec.lower().endswith(".csv") and Path(spec).is_file()):
+        return []
+    from genrelab.data import load_dataset
+
+    skipped = load_dataset(spec).attrs.get("skipped", [])
+    missing = [path for path, problem in skipped if problem == "missing file"]
+    if missing and not skip_missing:
+        shown = ", ".join(missing[:_QUOTED]) + (", ..." if len(missing) > _QUOTED else "")
+        raise DataError(
+            f"{spec}: {len(missing)} listed file(s) do not exist ({shown}); fix the paths or "
+            "pass --skip-missing to train without them"
+        )
+    return missing
+
+
 def train(
     data: FeatureData,
     model_name: str,
@@ -198,6 +232,7 @@ def train(
     to ship, once its numbers are recorded).
     """
     params = dict(params or {})
+    require_classes(data.labels, data.source)
     labels = sorted(set(data.labels))
     validation: list[dict[str, Any]] = []
     if protocol.startswith("kfold"):
@@ -208,6 +243,7 @@ def train(
         fit_mask = np.isin(row_split, fit_on)
         if not fit_mask.any():
             raise DataError(f"protocol {protocol!r} left no rows in {'+'.join(fit_on)}")
+        require_classes(data.labels[fit_mask], f"{data.source} ({'+'.join(fit_on)} split)")
         final = create_model(model_name, **params).fit(data.X[fit_mask], data.labels[fit_mask])
         for part in ("valid", "test"):
             mask = row_split == part

@@ -75,6 +75,31 @@ def middle_window(n_samples: int, sr: int, length_s: float) -> Window:
     return Window(start, start + size, sr)
 
 
+def read_middle(path: PathLike, sr: int, length_s: float) -> tuple[Window, np.ndarray]:
+    """The file's centred window (as :func:`middle_window` of the decoded signal) and its samples.
+
+    Only that window is decoded: the file is opened at its start (an exact seek for PCM
+    formats), so a two-hour file costs what a 30 s one does. Resampled files may differ
+    from cutting the whole resampled signal in the last bits near the window's edges
+    (the resampler starts there). A file whose length the header does not give is
+    streamed once to count its samples, holding one block at a time.
+    """
+    meta = info(path)
+    native = meta.samplerate
+    if meta.frames is not None:
+        n = (2 * meta.frames * sr + native) // (2 * native)  # soxr's output length
+    elif meta.duration is not None:
+        n = round(meta.duration * sr)
+    else:
+        n = sum(block.shape[-1] for block in stream(path, sr))
+    window = middle_window(n, sr, length_s)
+    if window.length == 0:
+        return window, np.zeros(0, dtype=np.float32)
+    blocks = stream(path, sr, offset=window.start / sr, duration=window.length / sr)
+    samples = np.concatenate(list(blocks))[: window.length]
+    return Window(window.start, window.start + samples.size, sr), samples
+
+
 def random_windows(
     n_samples: int, sr: int, length_s: float, count: int, seed: int | None
 ) -> list[Window]:

@@ -99,11 +99,13 @@ def write_preview(
     """
     import soundfile as sf
 
+    from genrelab.atomic import atomic_path
     from genrelab.evaluation.plots import _figure, save_figure
 
     folder.mkdir(parents=True, exist_ok=True)
     written = [folder / "00-original.wav"]
-    sf.write(written[0], y, sr)
+    with atomic_path(written[0]) as tmp:
+        sf.write(tmp, y, sr)
     panels = [("original", _mel_db(y, sr))]
     for i, spec in enumerate(specs, start=1):
         augmentation = build_one(spec)
@@ -115,7 +117,8 @@ def write_preview(
         z = augmentation(y, sr, recorder)
         z = z / max(1.0, float(np.max(np.abs(z))))  # keep the WAV free of clipping
         written.append(folder / f"{_file_name(i, spec)}.wav")
-        sf.write(written[-1], z, sr)
+        with atomic_path(written[-1]) as tmp:
+            sf.write(tmp, z, sr)
         drawn = drawn_settings(augmentation, recorder)
         panels.append((f"{spec}\n{drawn}" if drawn else spec, _mel_db(z, sr)))
     plt = _figure()

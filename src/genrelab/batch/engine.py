@@ -144,15 +144,23 @@ class Windowing:
             )
 
     def windows(self, path: str | Path, method: str) -> Iterator[tuple[Span, np.ndarray]]:
-        """``(span, samples)`` per window, streamed (``middle``, ``random:N`` decode the file once).
-
-        Silence is refused once the last window is out (see :mod:`genrelab.audio.level`).
+        """``(span, samples)`` per window, streamed (``middle`` decodes only that window,
+        ``random:N`` the whole file). Silence is refused once the last window is out (see
+        :mod:`genrelab.audio.level`).
         """
         from genrelab.audio import info, iter_windows, load
+        from genrelab.audio.windows import read_middle
 
         name = str(path)
         meter = LevelMeter()
-        if parse_aggregate(method).whole_file:  # middle, random:N: placed by the whole length
+        if method == "middle":
+            w, samples = read_middle(path, self.sr, self.window_s)
+            self.check_length(samples.size, name)
+            meter.add(samples)
+            meter.check(name)
+            yield (w.start_s, w.end_s), samples
+            return
+        if parse_aggregate(method).whole_file:  # random:N: placed by the whole length
             y, _ = load(path, sr=self.sr)
             self.check_length(y.size, name)
             meter.add(y)

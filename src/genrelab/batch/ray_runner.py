@@ -18,6 +18,7 @@ import numpy as np
 
 from genrelab.batch.engine import Engine, EngineSpec, Windowing, error_result
 from genrelab.errors import GenrelabError
+from genrelab.models import trust
 
 Row = dict[str, Any]
 
@@ -63,7 +64,8 @@ def decode_row(row: Row, windowing: Sequence[Windowing], aggregate: str) -> Row:
 class FeatureStage:
     """Features stage (actor): the member's front end over the file's windows."""
 
-    def __init__(self, spec: EngineSpec):
+    def __init__(self, spec: EngineSpec, permission: trust.Trust):
+        trust.allow(permission)  # the driver's --trust-* flags
         self.engine = spec.build()
 
     def __call__(self, row: Row) -> Row:
@@ -80,7 +82,8 @@ class FeatureStage:
 class ModelStage:
     """Model stage (actor): window probabilities in the engine's label order."""
 
-    def __init__(self, spec: EngineSpec):
+    def __init__(self, spec: EngineSpec, permission: trust.Trust):
+        trust.allow(permission)  # the driver's --trust-* flags
         self.engine = spec.build()
 
     def __call__(self, row: Row) -> Row:
@@ -141,13 +144,13 @@ def _run_pipeline(ray, spec: EngineSpec, files: Sequence[str | Path]):
     pool = ray.data.ActorPoolStrategy
     ds = ds.map(
         FeatureStage,
-        fn_constructor_args=(spec,),
+        fn_constructor_args=(spec, trust.current()),
         compute=pool(min_size=1, max_size=max(1, cpus - 1)),
         num_cpus=1,
     )
     ds = ds.map(
         ModelStage,
-        fn_constructor_args=(spec,),
+        fn_constructor_args=(spec, trust.current()),
         compute=pool(size=1),
         num_cpus=LIGHT_CPUS,
     )

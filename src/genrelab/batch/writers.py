@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from genrelab.atomic import atomic_path
 from genrelab.errors import GenrelabError
 
 FORMATS = (".csv", ".jsonl", ".parquet")
@@ -77,7 +77,8 @@ def write_table(path: str | Path, results: Iterable[dict[str, Any]], labels: Seq
         ".parquet": lambda tmp: frame.to_parquet(tmp, index=False),
         ".jsonl": lambda tmp: _write_jsonl(tmp, rows),
     }
-    _atomic(path, writers[path.suffix.lower()])
+    with atomic_path(path) as tmp:
+        writers[path.suffix.lower()](str(tmp))
     return path
 
 
@@ -104,29 +105,6 @@ def _write_jsonl(tmp: str, rows: list[dict[str, Any]]) -> None:
                 k: None if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()
             }
             fh.write(json.dumps(clean) + "\n")
-
-
-def _atomic(path: Path, write: Callable[[str], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def journal_path(output: str | Path) -> Path:

@@ -13,6 +13,7 @@ from typer.exceptions import TyperException
 
 from genrelab.cli.app import app
 from genrelab.errors import GenrelabError
+from genrelab.models.trust import Trust, allow
 
 # Importing the command modules registers their commands on ``app``.
 from genrelab.cli import classify, pretrained, train  # noqa: F401  isort: skip
@@ -40,4 +41,6 @@ def main(argv: list[str] | None = None) -> None:
     except GenrelabError as err:
         print(f"genrelab: error: {err}", file=sys.stderr)
         code = 2
+    finally:
+        allow(Trust())  # --trust-* flags last one command, also when called in-process
     sys.exit(code if isinstance(code, int) else 0)

@@ -18,7 +18,7 @@ import typer
 
 from genrelab.aggregate import AGGREGATE_HELP, parse_aggregate
 from genrelab.cli.app import app
-from genrelab.cli.common import err, out
+from genrelab.cli.common import TrustBundle, TrustRemoteCode, allow_trust, err, out
 from genrelab.errors import GenrelabError
 
 
@@ -185,6 +185,29 @@ def classify(
         bool,
         typer.Option("--album", help="Also print the genre distribution over all the tracks."),
     ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="With --write-tags: also write read-only files.")
+    ] = False,
+    keep_existing: Annotated[
+        bool,
+        typer.Option("--keep-existing", help="With --write-tags: keep a genre already set."),
+    ] = False,
+    min_confidence: Annotated[
+        float,
+        typer.Option(
+            min=0.0, max=1.0, help="With --write-tags: only tag tracks at least this confident."
+        ),
+    ] = 0.0,
+    genre_map: Annotated[
+        str | None,
+        typer.Option(
+            help="With --write-tags: your own genre names, 'label=Tag,...' or a file of such "
+            "lines (or a JSON object).",
+            show_default=False,
+        ),
+    ] = None,
+    trust_bundle: TrustBundle = False,
+    trust_remote_code: TrustRemoteCode = False,
 ) -> None:
     """Classify audio files, whole folders or a whole library by genre.
 
@@ -192,14 +215,29 @@ def classify(
     Files that fail are reported one line each on stderr (and as "error" in --json and in
     the output table).
     """
-    from genrelab.batch import EngineSpec, tagging_available
+    from genrelab.batch import (
+        EngineSpec,
+        TagPolicy,
+        parse_genre_map,
+        tag_results,
+        tagging_available,
+    )
     from genrelab.batch.writers import check_output
     from genrelab.labels import parse_labels
 
+    allow_trust(trust_bundle, trust_remote_code)
     use_ray = use_ray or ray_address is not None
     parse_aggregate(aggregate)  # a typo fails before any audio work
-    if dry_run and not write_tags:
-        raise GenrelabError("--dry-run previews --write-tags; add --write-tags")
+    tag_options = {
+        "--dry-run": dry_run,
+        "--force": force,
+        "--keep-existing": keep_existing,
+        "--min-confidence": min_confidence > 0,
+        "--genre-map": genre_map is not None,
+    }
+    if not write_tags and any(tag_options.values()):
+        used = next(name for name, given in tag_options.items() if given)
+        raise GenrelabError(f"{used} applies to --write-tags; add --write-tags")
     if resume and output is None:
         raise GenrelabError("--resume needs --output: the journal lives beside the output file")
     if use_ray and workers > 1:
@@ -217,8 +255,14 @@ def classify(
             raise GenrelabError("give audio files or folders to classify (or --example)")
         files = collect_audio(inputs, recursive)
         engine = spec.build()
+        policy = TagPolicy(
+            force=force,
+            keep_existing=keep_existing,
+            min_confidence=min_confidence,
+            genre_map=parse_genre_map(genre_map, engine.labels) if genre_map else {},
+        )
         results = _run(spec, engine, files, output, resume, workers, use_ray, ray_address)
-        changes = _write_tags(results, dry_run) if write_tags else []
+        changes = tag_results(results, policy, dry_run=dry_run) if write_tags else []
     failures = [r for r in results if "error" in r]
     for r in failures:
         # markup=False: a file named "song [live].wav" must print as is, not as a style tag.
@@ -263,16 +307,6 @@ def _report(
             f" ({summary.failed} failed)" if summary.failed else ""
         )
         out.print(album_table(summary, title))
-
-
-def _write_tags(results: list[dict[str, Any]], dry_run: bool) -> list:
-    from genrelab.batch import genre_tag, write_genre
-
-    return [
-        write_genre(r["path"], genre_tag(r["genre"]), dry_run=dry_run)
-        for r in results
-        if "error" not in r
-    ]
 
 
 def _run(

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.console import Console
 
 from genrelab.errors import GenrelabError
@@ -31,12 +29,24 @@ def parse_params(pairs: list[str] | None) -> dict[str, Any]:
     return params
 
 
-def write_json_atomic(path: str | Path, data: Any) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=2)
-        fh.write("\n")
-    os.replace(tmp, path)
-    return path
+TrustBundle = Annotated[
+    bool,
+    typer.Option(
+        "--trust-bundle",
+        help="Allow loading pickled bundle files (older bundles); a pickle can run code.",
+    ),
+]
+TrustRemoteCode = Annotated[
+    bool,
+    typer.Option(
+        "--trust-remote-code",
+        help="Let a Hugging Face backbone run code from its folder or hub repository.",
+    ),
+]
+
+
+def allow_trust(trust_bundle: bool, trust_remote_code: bool) -> None:
+    """What bundles loaded by this command may do; by default only read data."""
+    from genrelab.models.trust import Trust, allow
+
+    allow(Trust(pickle=trust_bundle, remote_code=trust_remote_code))

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from genrelab.cli.app import app
-from genrelab.cli.common import err, out, parse_params
+from genrelab.cli.common import TrustBundle, TrustRemoteCode, allow_trust, err, out, parse_params
 from genrelab.errors import GenrelabError
 
 if TYPE_CHECKING:
@@ -290,6 +290,8 @@ def ensemble(
             help="Also fit on rows of --data that a member was fitted on (left out by default).",
         ),
     ] = False,
+    trust_bundle: TrustBundle = False,
+    trust_remote_code: TrustRemoteCode = False,
 ) -> None:
     """Combine trained bundles (any front ends and sample rates) into one ensemble bundle.
 
@@ -298,6 +300,7 @@ def ensemble(
     """
     from genrelab.experiments.ensemble import build_ensemble
 
+    allow_trust(trust_bundle, trust_remote_code)
     weight_list = None
     if weights is not None:
         try:

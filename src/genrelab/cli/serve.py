@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from genrelab.cli.app import app
-from genrelab.cli.common import err
+from genrelab.cli.common import TrustBundle, TrustRemoteCode, allow_trust, err
 from genrelab.errors import GenrelabError
 
 
@@ -66,6 +66,8 @@ def serve(
             min=0.1, help="Seconds a SIGTERM/SIGINT waits for uploads (half) and analyses."
         ),
     ] = 10.0,
+    trust_bundle: TrustBundle = False,
+    trust_remote_code: TrustRemoteCode = False,
 ) -> None:
     """Serve the genre API (POST /v1/classify, docs at /docs) and the web page at /."""
     try:
@@ -76,6 +78,7 @@ def serve(
         raise GenrelabError(
             f"genrelab serve needs {error.name}: pip install 'genrelab[serve]'"
         ) from error
+    allow_trust(trust_bundle, trust_remote_code)
     settings = ServiceSettings(
         max_upload_bytes=round(max_upload_mb * 2**20),
         decode_timeout_s=decode_timeout,

@@ -9,8 +9,16 @@ import numpy as np
 import typer
 
 from genrelab.aggregate import AGGREGATE_HELP
+from genrelab.atomic import write_json
 from genrelab.cli.app import app
-from genrelab.cli.common import err, out, parse_params, write_json_atomic
+from genrelab.cli.common import (
+    TrustBundle,
+    TrustRemoteCode,
+    allow_trust,
+    err,
+    out,
+    parse_params,
+)
 from genrelab.errors import DataError, ModelError
 
 
@@ -107,10 +115,16 @@ def train(
             "or a Hugging Face id or folder."
         ),
     ] = None,
+    skip_missing: Annotated[
+        bool,
+        typer.Option(
+            "--skip-missing", help="Train without manifest rows whose files do not exist."
+        ),
+    ] = False,
 ) -> None:
     """Train a model and write a bundle with its validation metrics in the card."""
     from genrelab.models import model_class
-    from genrelab.training import load_feature_data
+    from genrelab.training import load_feature_data, missing_manifest_files
     from genrelab.training import train as fit
 
     params = parse_params(param)
@@ -120,6 +134,14 @@ def train(
         params["pretrained"] = pretrained
     target = output or Path("models") / model
     kind = model_class(model).input_kind  # unknown names fail before any audio work
+    missing = missing_manifest_files(data, skip_missing)
+    if missing:
+        err.print(
+            f"genrelab: skipping {len(missing)} manifest row(s) whose files do not exist "
+            f"(--skip-missing), e.g. {missing[0]}",
+            highlight=False,
+            soft_wrap=True,
+        )
     if kind == "hf":
         from genrelab.models import create_model
         from genrelab.pretrained.hf import load_waveform_data
@@ -247,6 +269,8 @@ def evaluate(
         ),
     ] = False,
     aggregate: Annotated[str, typer.Option(help=AGGREGATE_HELP)] = "mean",
+    trust_bundle: TrustBundle = False,
+    trust_remote_code: TrustRemoteCode = False,
 ) -> None:
     """Score a bundle on labelled data: accuracy, balanced accuracy, macro-F1, per class.
 
@@ -262,6 +286,7 @@ def evaluate(
     from genrelab.training import table_features
 
     parse_aggregate(aggregate)
+    allow_trust(trust_bundle, trust_remote_code)
     classifier = Classifier(bundle, labels=labels)
     df = load_dataset(data)
     if protocol:
@@ -309,7 +334,7 @@ def evaluate(
     metrics.update({"seen_rows": seen, "include_seen": include_seen, "aggregate": aggregate})
     out.print(format_metrics_table(metrics))
     folder = output or Path(f"eval-{Path(str(bundle)).name}")
-    write_json_atomic(folder / "metrics.json", metrics)
+    write_json(folder / "metrics.json", metrics)
     plot_confusion(
         metrics["confusion_matrix"],
         scored,

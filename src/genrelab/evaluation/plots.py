@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from genrelab.atomic import atomic_path
 
 
 def _figure():
@@ -20,21 +20,10 @@ def _figure():
 
 
 def save_figure(fig, path: str | Path) -> Path:
-    """Save atomically (temp file + rename) so a killed run never leaves half a PNG.
-
-    The temporary file is an ordinary one (not ``mkstemp``'s private 0600), so the figure
-    gets the mode the user's umask gives any new file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}{path.suffix}")
-    try:
+    """Save atomically (temp file + rename) so a killed run never leaves half a PNG."""
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return Path(path)
 
 
 def plot_confusion(

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from genrelab.atomic import write_text
 from genrelab.errors import DataError
 from genrelab.training import AudioData
 
@@ -530,9 +530,9 @@ def write_results(
     meta = dict(meta or {})
     document = {"meta": meta, "entries": [e.to_dict() for e in entries]}
     return {
-        "csv": write_text_atomic(folder / "leaderboard.csv", frame.to_csv(index=False)),
-        "markdown": write_text_atomic(folder / "leaderboard.md", markdown_table(frame)),
-        "json": write_text_atomic(
+        "csv": write_text(folder / "leaderboard.csv", frame.to_csv(index=False)),
+        "markdown": write_text(folder / "leaderboard.md", markdown_table(frame)),
+        "json": write_text(
             folder / "results.json", json.dumps(document, indent=1, default=_jsonable) + "\n"
         ),
         "html": write_report(entries, folder / "report.html", meta, figures=folder / "figures"),
@@ -541,16 +541,3 @@ def write_results(
 
 def _jsonable(value: Any) -> Any:
     return value.tolist() if hasattr(value, "tolist") else str(value)
-
-
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write beside ``path`` and rename, so readers never see half a file (mode per umask)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path

@@ -32,13 +32,17 @@ import numpy as np
 from genrelab.data.fitted import FITTED_KEY, fitted_ids, record, row_ids
 from genrelab.errors import DataError, ModelError
 from genrelab.features.frontends import Frontend, register_frontend
+from genrelab.models import trust
 from genrelab.models.base import GenreModel, register_model
 from genrelab.models.bundle import Bundle, ModelCard, load_bundle
+from genrelab.models.portable import PortablePredictor, export_pipeline
 
 METHODS = ("soft", "stack")
 FRONTEND = {"kind": "raw_windows"}
 _COMBINER = "combiner.json"
 _STACKER = "stacker.joblib"
+#: The stacker as plain arrays (no pickle), what saving writes when it can.
+_STACKER_NPZ = "stacker.npz"
 
 
 @dataclass
@@ -175,7 +179,12 @@ class BundleEnsembleModel(GenreModel):
             bundle.save(directory / f"member-{i}")
         (directory / _COMBINER).write_text(json.dumps({"weights": self.weights_.tolist()}) + "\n")
         if self.stacker_ is not None:
-            joblib.dump(self.stacker_, directory / _STACKER)
+            arrays = export_pipeline(self.stacker_)
+            if arrays is None:  # not a plain logistic regression: only a pickle can hold it
+                joblib.dump(self.stacker_, directory / _STACKER)
+            else:
+                classes = np.asarray(self.stacker_.classes_, dtype=str)
+                PortablePredictor({**arrays, "classes": classes}).save(directory / _STACKER_NPZ)
 
     @classmethod
     def load(cls, directory: Path, params: dict[str, Any]) -> BundleEnsembleModel:
@@ -183,7 +192,10 @@ class BundleEnsembleModel(GenreModel):
         count = len(model.members)
         model.set_members([load_bundle(directory / f"member-{i}") for i in range(count)])
         model.weights_ = np.asarray(json.loads((directory / _COMBINER).read_text())["weights"])
-        if (directory / _STACKER).is_file():
+        if (directory / _STACKER_NPZ).is_file():
+            model.stacker_ = PortablePredictor.load(directory / _STACKER_NPZ)
+        elif (directory / _STACKER).is_file():
+            trust.require_pickle(directory / _STACKER)
             model.stacker_ = joblib.load(directory / _STACKER)
         return model
 

@@ -18,8 +18,9 @@ from typing import Any
 import numpy as np
 
 from genrelab import __version__
+from genrelab.atomic import write_text
 from genrelab.evaluation.plots import plot_confusion, plot_importances, save_figure
-from genrelab.experiments.compare import Entry, leaderboard, leak_message, write_text_atomic
+from genrelab.experiments.compare import Entry, leaderboard, leak_message
 
 _CSS = """
 body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;
@@ -274,4 +275,4 @@ def write_report(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     folder = Path(figures) if figures is not None else path.with_suffix(".figures")
-    return write_text_atomic(path, render_report(entries, meta, folder))
+    return write_text(path, render_report(entries, meta, folder))

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from genrelab.atomic import write_text
 from genrelab.errors import DataError, GenrelabError
 from genrelab.experiments.compare import (
     Inputs,
@@ -39,7 +40,6 @@ from genrelab.experiments.compare import (
     is_kfold,
     is_row_protocol,
     with_seed,
-    write_text_atomic,
 )
 
 STUDY_DB = "study.db"
@@ -287,7 +287,7 @@ def summarize(study: Any, study_dir: Path) -> TuneResult:
         best_is_defaults=bool(best.user_attrs.get(DEFAULTS)),
     )
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    write_text_atomic(
+    write_text(
         study_dir / "best.json",
         json.dumps(
             {

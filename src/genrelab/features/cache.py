@@ -11,13 +11,13 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import librosa
 import numpy as np
 
 from genrelab import __version__
+from genrelab.atomic import atomic_path
 from genrelab.errors import AudioError
 from genrelab.features.sets import FeatureSet
 
@@ -87,14 +87,8 @@ class FeatureCache:
         """Store ``values`` so that concurrent readers see either nothing or the whole file."""
         target = self._file(feature_set, key)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{key[:8]}-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, np.asarray(values), allow_pickle=False)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(target) as tmp:
+            np.save(tmp, np.asarray(values), allow_pickle=False)
 
     def clear(self, feature_set: FeatureSet | None = None) -> None:
         """Delete one feature set's entries, or the whole cache."""

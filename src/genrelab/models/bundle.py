@@ -4,14 +4,17 @@ Everything that loads a model (CLI, API, web page, batch jobs) goes through :fun
 so a bundle trained by any model family is usable everywhere. Bundles are written to a
 temporary sibling folder and renamed into place, so an interrupted save never leaves a
 half-written bundle behind.
+
+Loading treats a bundle as untrusted data: the card is validated against
+``resources/card.schema.json`` (a bad field is one clear error naming it), every file must
+lie inside the bundle, and nothing is unpickled or run unless allowed
+(:mod:`genrelab.models.trust`).
 """
 
 from __future__ import annotations
 
+import inspect
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -19,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from genrelab import __version__
+from genrelab.atomic import atomic_dir
 from genrelab.errors import ModelError
+from genrelab.models import trust as _trust
 from genrelab.models.base import GenreModel, model_class
 
 FORMAT_VERSION = 1
@@ -52,17 +57,60 @@ class ModelCard:
     format_version: int = FORMAT_VERSION
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelCard:
+    def from_dict(cls, data: Any, source: str = CARD) -> ModelCard:
+        """A card from parsed JSON, validated first (see :func:`validate_card`)."""
+        validate_card(data, source)
         known = {f for f in cls.__dataclass_fields__}
-        missing = {"model", "params", "labels", "sample_rate", "frontend"} - data.keys()
-        if missing:
-            raise ModelError(f"model card lacks {', '.join(sorted(missing))}")
-        if data.get("format_version", FORMAT_VERSION) > FORMAT_VERSION:
-            raise ModelError(
-                f"bundle format {data['format_version']} is newer than this genrelab understands "
-                f"({FORMAT_VERSION}); upgrade genrelab"
-            )
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def validate_card(data: Any, source: str = CARD) -> None:
+    """Raise a one-line ModelError naming the first bad field of a parsed card."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import best_match
+
+    error = best_match(Draft202012Validator(_card_schema()).iter_errors(data))
+    if error is not None:
+        field = ".".join(map(str, error.absolute_path))
+        if error.validator == "required":
+            prefix = f"{field}." if field else ""
+            missing = [prefix + k for k in error.validator_value if k not in error.instance]
+            raise ModelError(f"{source}: lacks {', '.join(sorted(missing))}")
+        if error.validator == "type":
+            message = f"must be {_a(error.validator_value)}, not {_json_type(error.instance)}"
+        else:
+            rest = error.message.removeprefix(repr(error.instance)).strip()
+            message = f"is invalid: {_short(error.instance)} {rest}"
+        raise ModelError(f"{source}: field {field!r} {message}" if field else f"{source} {message}")
+    version = data.get("format_version", FORMAT_VERSION)
+    if version > FORMAT_VERSION:
+        raise ModelError(
+            f"{source}: bundle format {version} is newer than this genrelab understands "
+            f"({FORMAT_VERSION}); upgrade genrelab"
+        )
+
+
+def _card_schema() -> dict[str, Any]:
+    return json.loads((resources.files("genrelab") / "resources" / "card.schema.json").read_text())
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}
+    if value is None:
+        return "null"
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"the number {value!r}"
+    return f"{names.get(type(value), type(value).__name__)} ({_short(value)})"
+
+
+def _a(kind: str | list[str]) -> str:
+    kinds = [kind] if isinstance(kind, str) else kind
+    return " or ".join(f"an {k}" if k[0] in "aeiou" else f"a {k}" for k in kinds)
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 @dataclass
@@ -76,34 +124,13 @@ class Bundle:
 
     def save(self, path: str | Path) -> Path:
         """Write atomically: a temporary folder beside ``path`` is renamed into place."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-        tmp.chmod(0o777 & ~_umask())  # mkdtemp's folder is private; a bundle is not
-        try:
+        with atomic_dir(path) as tmp:
             (tmp / MODEL_DIR).mkdir()
             self.model.save(tmp / MODEL_DIR)
             (tmp / CARD).write_text(
                 json.dumps(asdict(self.card), indent=2, default=_jsonable) + "\n"
             )
-            if path.exists():
-                old = path.with_name(f".{path.name}.old")
-                shutil.rmtree(old, ignore_errors=True)
-                os.replace(path, old)
-                os.replace(tmp, path)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+        return Path(path)
 
 
 def _jsonable(value: Any) -> Any:
@@ -120,20 +147,44 @@ def read_card(path: str | Path) -> ModelCard:
     if not card_file.is_file():
         raise ModelError(f"{path} is not a model bundle (no {CARD})")
     try:
-        return ModelCard.from_dict(json.loads(card_file.read_text()))
+        data = json.loads(card_file.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise ModelError(
+            f"{card_file} is not UTF-8 text ({err.reason} at byte {err.start})"
+        ) from err
     except json.JSONDecodeError as err:
         raise ModelError(f"{card_file} is not valid JSON: {err}") from err
+    return ModelCard.from_dict(data, str(card_file))
 
 
-def load_bundle(path: str | Path | None = None) -> Bundle:
-    """Load a bundle folder; ``None`` or ``"default"`` is the model embedded in the package."""
+def load_bundle(path: str | Path | None = None, *, trust: _trust.Trust | None = None) -> Bundle:
+    """Load a bundle folder; ``None`` or ``"default"`` is the model embedded in the package.
+
+    ``trust`` overrides what loading may do (default: the current context's, which the CLI
+    sets from ``--trust-bundle``/``--trust-remote-code``; nothing beyond reading data).
+    """
+    if trust is not None:
+        with _trust.trusting(trust):
+            return load_bundle(path)
     if path is None or str(path) == DEFAULT_BUNDLE:
         return load_bundle(default_bundle_path())
     path = Path(path)
     if not path.exists():
         raise ModelError(f"no model bundle at {path}")
     card = read_card(path)
-    model = model_class(card.model).load(path / MODEL_DIR, card.params)
+    _trust.check_contained(path)
+    cls = model_class(card.model)
+    params = _trust.remote_code_params(card.params, str(path / CARD))
+    try:
+        inspect.signature(cls).bind(**params)
+    except TypeError as err:
+        raise ModelError(
+            f"{path / CARD}: field 'params' does not fit model {card.model!r}: {err}"
+        ) from err
+    try:
+        model = cls.load(path / MODEL_DIR, params)
+    except (TypeError, KeyError, ValueError) as err:  # nested params or files that do not fit
+        raise ModelError(f"{path}: cannot load the model ({type(err).__name__}: {err})") from err
     if list(map(str, model.classes_)) != list(card.labels):
         raise ModelError(f"{path}: the model's classes do not match the card's labels")
     return Bundle(card, model)

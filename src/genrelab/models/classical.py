@@ -2,7 +2,8 @@
 
 Importing this module imports neither scikit-learn nor XGBoost nor joblib: a saved model of a
 common shape also has a ``portable.npz`` (:mod:`genrelab.models.portable`) that predicts with
-NumPy alone, so ``classify`` starts fast; the pipeline itself is unpickled only when asked for.
+NumPy alone, so ``classify`` starts fast; the pipeline itself is unpickled only when asked for,
+and only for a bundle the user trusts (:mod:`genrelab.models.trust`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from genrelab.errors import ModelError
+from genrelab.models import trust
 from genrelab.models.base import GenreModel, register_model
 from genrelab.models.portable import FILE as _PORTABLE
 from genrelab.models.portable import PortablePredictor, export_pipeline
@@ -105,12 +107,13 @@ class SklearnModel(GenreModel):
 
 
 def _read_state(directory: Path) -> dict[str, Any]:
+    """Unpickle ``pipeline.joblib``: only when the user trusts the bundle (it can run code)."""
+    if not (directory / _FILE).is_file():
+        raise ModelError(f"no {_FILE} in {directory}")
+    trust.require_pickle(directory / _FILE)
     import joblib
 
-    try:
-        return joblib.load(directory / _FILE)
-    except FileNotFoundError as err:
-        raise ModelError(f"no {_FILE} in {directory}") from err
+    return joblib.load(directory / _FILE)
 
 
 def _scaled(estimator: Any) -> Pipeline:

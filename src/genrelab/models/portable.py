@@ -9,8 +9,10 @@ library), the same float32 tree walk and accumulation as XGBoost (within 1e-6). 
 every model of another shape, still go through the libraries. This module imports only NumPy.
 
 Supported: an optional ``StandardScaler`` followed by ``LogisticRegression``,
-``CalibratedClassifierCV(SVC, method="temperature", ensemble=False)`` or an ``XGBClassifier``
-with the ``multi:softprob`` objective.
+``CalibratedClassifierCV(SVC, method="temperature", ensemble=False)``, an ``XGBClassifier``
+with the ``multi:softprob`` objective, a Euclidean ``KNeighborsClassifier`` or a
+``RandomForestClassifier``: every classical model genrelab trains, so a new bundle loads
+without unpickling anything.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from genrelab.errors import ModelError
 FILE = "portable.npz"
 #: Bumped when the arrays change meaning; older readers refuse newer files.
 FORMAT = 1
-KINDS = ("logreg", "svm_temperature", "xgboost_softprob")
+KINDS = ("logreg", "svm_temperature", "xgboost_softprob", "knn", "random_forest")
 SVM_KERNELS = ("linear", "poly", "rbf", "sigmoid")
 #: (rows x trees) per block of the tree walk: index arrays of a few MB stay in cache.
 _TREE_BLOCK = 1 << 18
@@ -101,7 +103,62 @@ def _export_final(est: Any) -> Arrays | None:
         return _export_svm(est)
     if _is(est, "xgboost", "XGBClassifier"):
         return _export_xgboost(est)
+    if _is(est, "sklearn.neighbors", "KNeighborsClassifier"):
+        return _export_knn(est)
+    if _is(est, "sklearn.ensemble", "RandomForestClassifier"):
+        return _export_forest(est)
     return None
+
+
+def _export_knn(est: Any) -> Arrays | None:
+    if est.effective_metric_ != "euclidean" or est.weights not in ("uniform", "distance"):
+        return None
+    if est.outputs_2d_ or not isinstance(est._fit_X, np.ndarray):
+        return None
+    return {
+        "kind": np.array("knn"),
+        "n_classes": np.array(len(est.classes_)),
+        "n_features": np.array(est._fit_X.shape[1]),
+        "fit_X": np.asarray(est._fit_X, dtype=np.float64),
+        "fit_y": np.asarray(est._y, dtype=np.int64),
+        "n_neighbors": np.array(int(est.n_neighbors)),
+        "weights": np.array(est.weights),
+    }
+
+
+def _export_forest(est: Any) -> Arrays | None:
+    n_classes = len(est.classes_)
+    if getattr(est, "n_outputs_", 1) != 1 or not isinstance(n_classes, int):
+        return None
+    feature, threshold, left, right, value, roots, offset = [], [], [], [], [], [], 0
+    for tree in (e.tree_ for e in est.estimators_):
+        lc = np.asarray(tree.children_left, dtype=np.int64)
+        is_leaf = lc == -1
+        own = np.arange(lc.size) + offset
+        roots.append(offset)
+        feature.append(np.where(is_leaf, 0, tree.feature))
+        threshold.append(np.where(is_leaf, 0.0, tree.threshold))
+        left.append(np.where(is_leaf, own, lc + offset))
+        right.append(np.where(is_leaf, own, np.asarray(tree.children_right) + offset))
+        # DecisionTreeClassifier.predict_proba: the leaf's values over their sum (0 sum: 1).
+        leaf = np.asarray(tree.value[:, 0, :n_classes], dtype=np.float64)
+        total = leaf.sum(axis=1)[:, None]
+        total[total == 0.0] = 1.0
+        value.append(leaf / total)
+        offset += lc.size
+    if not roots:
+        return None
+    return {
+        "kind": np.array("random_forest"),
+        "n_classes": np.array(n_classes),
+        "n_features": np.array(int(est.n_features_in_)),
+        "tree_roots": np.asarray(roots, dtype=np.int64),
+        "node_feature": np.concatenate(feature).astype(np.int64),
+        "node_threshold": np.concatenate(threshold).astype(np.float64),
+        "node_left": np.concatenate(left).astype(np.int64),
+        "node_right": np.concatenate(right).astype(np.int64),
+        "node_value": np.concatenate(value),
+    }
 
 
 def _export_logreg(est: Any) -> Arrays | None:
@@ -260,6 +317,15 @@ _REQUIRED = {
         "degree",
         "beta",
     ),
+    "knn": ("fit_X", "fit_y", "n_neighbors", "weights"),
+    "random_forest": (
+        "tree_roots",
+        "node_feature",
+        "node_threshold",
+        "node_left",
+        "node_right",
+        "node_value",
+    ),
     "xgboost_softprob": (
         "base_margin",
         "tree_roots",
@@ -305,6 +371,11 @@ class PortablePredictor:
             if key in a and a[key].shape != (self.n_features,):
                 raise ValueError(f"{key} has shape {a[key].shape}, not ({self.n_features},)")
         getattr(self, f"_prepare_{self.kind}")()
+
+    @property
+    def classes_(self) -> np.ndarray | None:
+        """scikit-learn's name for :attr:`classes`, so a predictor stands in for an estimator."""
+        return self.classes
 
     # -- preparation: derived arrays and shape checks, once per load
 
@@ -391,6 +462,45 @@ class PortablePredictor:
         self._missing_right = inner & ~a["node_default_left"].astype(bool)
         self._roots = roots.astype(np.int32)
 
+    def _prepare_knn(self) -> None:
+        a = self.arrays
+        n_fit = a["fit_X"].shape[0]
+        k = int(a["n_neighbors"])
+        if (
+            a["fit_X"].ndim != 2
+            or a["fit_X"].shape[1] != self.n_features
+            or a["fit_y"].shape != (n_fit,)
+            or not 1 <= k <= n_fit
+            or str(a["weights"]) not in ("uniform", "distance")
+            or (n_fit and (a["fit_y"].min() < 0 or a["fit_y"].max() >= self.n_classes))
+        ):
+            raise ValueError("knn arrays do not match n_classes/n_features")
+
+    def _prepare_random_forest(self) -> None:
+        a = self.arrays
+        n_nodes = a["node_feature"].shape[0]
+        for key in ("node_threshold", "node_left", "node_right"):
+            if a[key].shape != (n_nodes,):
+                raise ValueError("random forest node arrays differ in length")
+        if a["node_value"].shape != (n_nodes, self.n_classes) or a["tree_roots"].size == 0:
+            raise ValueError("random forest leaf values do not match n_classes")
+        for name, bound in (
+            ("tree_roots", n_nodes),
+            ("node_left", n_nodes),
+            ("node_right", n_nodes),
+            ("node_feature", self.n_features),
+        ):
+            if a[name].min() < 0 or a[name].max() >= bound:
+                raise ValueError(f"{name} out of range")
+        left, right = a["node_left"], a["node_right"]
+        frontier, depth = a["tree_roots"], 0
+        while (inner := frontier[left[frontier] != frontier]).size:
+            depth += 1
+            frontier = np.concatenate([left[inner], right[inner]])
+            if frontier.size > n_nodes or depth > n_nodes:
+                raise ValueError("random forest node links do not form trees")
+        self._depth = depth
+
     # -- prediction
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
@@ -470,6 +580,54 @@ class PortablePredictor:
         for c in range(1, k):
             total += e[:, c]
         return (e / total.astype(np.float32)[:, None]).astype(np.float64)
+
+    def _proba_knn(self, X: np.ndarray) -> np.ndarray:
+        """KNeighborsClassifier.predict_proba: vote of the k nearest, by 1/distance if asked."""
+        a, k = self.arrays, int(self.arrays["n_neighbors"])
+        proba = np.zeros((X.shape[0], self.n_classes))
+        fit = a["fit_X"]
+        block = max(1, _TREE_BLOCK // max(1, fit.size))  # bounds the differences' memory
+        for lo in range(0, X.shape[0], block):
+            x = X[lo : lo + block]
+            # Exact differences, not |x|^2 + |y|^2 - 2xy, which cancels on far-off rows.
+            sq = np.einsum("ijk,ijk->ij", d := x[:, None, :] - fit[None], d)
+            nearest = np.argsort(sq, axis=1, kind="stable")[:, :k]
+            dist = np.sqrt(np.take_along_axis(sq, nearest, axis=1))
+            if str(a["weights"]) == "distance":
+                with np.errstate(divide="ignore"):
+                    weights = 1.0 / dist
+                exact = np.isinf(weights)  # a training point itself: it alone decides
+                rows = exact.any(axis=1)
+                weights[rows] = exact[rows]
+            else:
+                weights = np.ones_like(dist)
+            votes = proba[lo : lo + block]
+            labels, row = a["fit_y"][nearest], np.arange(x.shape[0])
+            for i in range(k):
+                votes[row, labels[:, i]] += weights[:, i]
+            votes /= votes.sum(axis=1)[:, None]
+        return proba
+
+    def _proba_random_forest(self, X: np.ndarray) -> np.ndarray:
+        """RandomForestClassifier.predict_proba: the mean of each tree's leaf distribution.
+
+        Trees read features as float32 and send ``x <= threshold`` left, as scikit-learn does.
+        """
+        a = self.arrays
+        X32 = X.astype(np.float32).astype(np.float64)
+        roots = a["tree_roots"]
+        out = np.zeros((X.shape[0], self.n_classes))
+        block = max(1, _TREE_BLOCK // roots.size)
+        for lo in range(0, X.shape[0], block):
+            x = X32[lo : lo + block]
+            node = np.broadcast_to(roots, (x.shape[0], roots.size))
+            rows = np.arange(x.shape[0])[:, None]
+            for _ in range(self._depth):
+                go_left = x[rows, a["node_feature"][node]] <= a["node_threshold"][node]
+                node = np.where(go_left, a["node_left"][node], a["node_right"][node])
+            for t in range(roots.size):  # summed tree after tree, as the forest accumulates
+                out[lo : lo + block] += a["node_value"][node[:, t]]
+        return out / roots.size
 
     def _leaf_values(self, X32: np.ndarray) -> np.ndarray:
         """Leaf value of every (row, tree): all rows step down all trees together.

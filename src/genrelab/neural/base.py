@@ -39,9 +39,9 @@ import torch
 from torch import nn
 
 from genrelab.errors import ModelError
+from genrelab.models import trust
 from genrelab.models.base import GenreModel
 
-WEIGHTS = "weights.pt"
 META = "meta.json"
 
 SCHEDULES = ("cosine", "step", "constant")
@@ -228,7 +228,7 @@ class TorchGenreModel(GenreModel):
     def save(self, directory: Path) -> None:
         self.save_extra(directory)
         state = {k: v.detach().cpu() for k, v in self.module_.state_dict().items()}
-        torch.save(state, directory / WEIGHTS)
+        trust.save_torch_state(state, directory)
         meta = {"classes": list(map(str, self.classes_)), "input_shape": list(self.input_shape_)}
         (directory / META).write_text(json.dumps(meta, indent=2) + "\n")
 
@@ -243,7 +243,7 @@ class TorchGenreModel(GenreModel):
             model._build(tuple(meta["input_shape"]))
         finally:
             model.restoring = False
-        state = torch.load(directory / WEIGHTS, map_location=model.torch_device, weights_only=True)
+        state = trust.load_torch_state(directory, model.torch_device)
         model.module_.load_state_dict(state)
         model.module_.eval()
         return model

@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import os
 import random
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from rich.console import Console
 
+from genrelab.atomic import atomic_path
 from genrelab.errors import ModelError
 from genrelab.neural.base import TorchGenreModel
 from genrelab.neural.data import BatchSource, ValidationSet
@@ -84,15 +84,8 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_atomic(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 @contextmanager

@@ -17,11 +17,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from genrelab.atomic import atomic_path
 from genrelab.augment import Augmentation
 from genrelab.data.fitted import FITTED_KEY, record, row_ids
 from genrelab.errors import DataError
 from genrelab.models.bundle import Bundle, ModelCard
-from genrelab.training import AudioData, decode_tracks
+from genrelab.training import AudioData, decode_tracks, require_classes
 
 #: Windows per training track used to fit the input standardisation.
 STATS_WINDOWS_PER_TRACK = 4
@@ -98,6 +99,7 @@ def train_on_audio(
     train_audio, train_labels = data.part("train", min_samples)
     if not train_audio:
         raise DataError(f"{data.source}: the {protocol or 'chosen'} split left no training track")
+    require_classes(train_labels, f"{data.source} (train split)")
     classes = sorted(set(train_labels))
     card = ModelCard(
         model=model_name,
@@ -213,5 +215,6 @@ def save_history(history: list[dict[str, float]], folder: Path) -> list[Path]:
 
     frame = pd.DataFrame(history)
     csv = folder / "history.csv"
-    frame.to_csv(csv, index=False)
+    with atomic_path(csv) as tmp:
+        frame.to_csv(tmp, index=False)
     return [csv, plot_curves(frame, folder / "curves.png")]

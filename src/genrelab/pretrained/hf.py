@@ -35,8 +35,9 @@ import torch
 from torch import nn
 
 from genrelab.errors import ModelError
+from genrelab.models import trust
 from genrelab.models.base import register_model
-from genrelab.neural.base import META, WEIGHTS, TorchGenreModel
+from genrelab.neural.base import META, TorchGenreModel
 from genrelab.pretrained.embeddings import pool
 
 AST_AUDIOSET = "MIT/ast-finetuned-audioset-10-10-0.4593"
@@ -444,7 +445,7 @@ class HFAudioModel(TorchGenreModel):
         state = {
             k: v.detach().cpu() for k, v in self.module_.state_dict().items() if self._owned(k)
         }
-        torch.save(state, directory / WEIGHTS)
+        trust.save_torch_state(state, directory)
         meta = {
             "classes": list(map(str, self.classes_)),
             "input_shape": list(self.input_shape_),
@@ -460,7 +461,7 @@ class HFAudioModel(TorchGenreModel):
         meta = json.loads((directory / META).read_text())
         model.classes_ = np.asarray(meta["classes"])
         model._build(tuple(meta["input_shape"]))
-        state = torch.load(directory / WEIGHTS, map_location=model.torch_device, weights_only=True)
+        state = trust.load_torch_state(directory, model.torch_device)
         missing, unexpected = model.module_.load_state_dict(state, strict=False)
         lost = [k for k in missing if model._owned(k)]
         if unexpected or lost:
