@@ -119,13 +119,18 @@ def train(
         params["pretrained"] = pretrained
     target = output or Path("models") / model
     kind = model_class(model).input_kind  # unknown names fail before any audio work
-    if kind == "hf":
-        from genrelab.models import create_model
-        from genrelab.pretrained.hf import load_waveform_data
+    if kind != "features":
+        sr = 22050
+        if kind == "hf":
+            from genrelab.models import create_model
 
-        dataset = load_waveform_data(data, create_model(model, **params))
-    elif kind != "features":
-        _check_audio_kind(model, kind)
+            if window is not None:  # the seconds the backbone sees per input
+                params["window_s"] = window
+            backbone = create_model(model, **params)
+            backbone.window_samples()  # an unreachable backbone or too long a window fails now
+            sr = backbone.sample_rate
+        else:
+            _check_audio_kind(model, kind)
         _train_neural(
             data,
             model,
@@ -135,6 +140,7 @@ def train(
             window or 3.0,
             jobs,
             target,
+            sr=sr,
             augment=augment,
             frontend=parse_params(frontend),
             windows_per_track=windows_per_track,
@@ -176,6 +182,7 @@ def _train_neural(
     window: float,
     jobs: int,
     target: Path,
+    sr: int = 22050,
     **options: Any,
 ) -> None:
     """Window-level training with checkpoints in ``<out>.checkpoint`` (removed on success)."""
@@ -187,7 +194,7 @@ def _train_neural(
 
     params.setdefault("seed", seed)
     options["augment"] = parse_augmentations(options["augment"])  # typos fail before decoding
-    dataset = load_audio_data(data, split, seed)
+    dataset = load_audio_data(data, split, seed, sr)
     for path, message in dataset.errors:
         err.print(f"genrelab: skipped {path}: {message}", highlight=False, soft_wrap=True)
     checkpoints = target.with_name(target.name + ".checkpoint")

@@ -177,7 +177,7 @@ class Trainer:
             "n_batches": n_batches,
             "params": self.model.get_params(),
             "classes": list(map(str, self.model.classes_)),
-            "model": self.model.module_.state_dict(),
+            "model": trained_state(self.model),
             "best": self.best_state,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -203,7 +203,7 @@ class Trainer:
                 f"{self.checkpoint} was written with other settings or data; "
                 "rerun them as before, or start afresh without --resume"
             )
-        self.model.module_.load_state_dict(state["model"])
+        load_trained_state(self.model, state["model"])
         self.best_state = state["best"]
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -231,7 +231,7 @@ class Trainer:
                 self._end_epoch(progress, valid, bar)
                 self._save(progress, n_batches)
         if self.best_state is not None:
-            m.module_.load_state_dict(self.best_state)
+            load_trained_state(m, self.best_state)
         m.module_.eval()
         m.history_ = progress.history
         return progress.history
@@ -316,7 +316,7 @@ class Trainer:
             score = -row["valid_loss"] if m.monitor == "loss" else row["valid_balanced_accuracy"]
             if score > progress.best_score:
                 progress.best_score, progress.bad_epochs = score, 0
-                self.best_state = {k: v.detach().clone() for k, v in m.module_.state_dict().items()}
+                self.best_state = {k: v.detach().clone() for k, v in trained_state(m).items()}
             else:
                 progress.bad_epochs += 1
                 progress.stopped = bool(m.patience) and progress.bad_epochs >= m.patience
@@ -372,6 +372,22 @@ class Trainer:
             transient=True,
             disable=not self.show_progress,
         )
+
+
+def trained_state(model: TorchGenreModel) -> dict[str, torch.Tensor]:
+    """The state training can change: all of it, unless the model keeps a pretrained part
+    untouched (``owned(key)``, e.g. a frozen Hugging Face backbone), which checkpoints skip."""
+    owned = getattr(model, "owned", None)
+    state = model.module_.state_dict()
+    return state if owned is None else {k: v for k, v in state.items() if owned(k)}
+
+
+def load_trained_state(model: TorchGenreModel, state: dict[str, torch.Tensor]) -> None:
+    """Load what :func:`trained_state` kept; the untouched rest is already in place."""
+    owned = getattr(model, "owned", None)
+    missing, unexpected = model.module_.load_state_dict(state, strict=owned is None)
+    if unexpected or (owned is not None and any(owned(k) for k in missing)):
+        raise ModelError("a checkpoint does not fit this model; start afresh without --resume")
 
 
 def _settings(params: dict[str, Any]) -> dict[str, Any]:
