@@ -11,7 +11,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile as sf
 
@@ -107,7 +106,9 @@ def train_args(clips: Path, backbone: str, out: Path, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
-def test_an_unknown_augmentation_is_one_line_listing_the_valid_ones(backbones, clips, tmp_path, capsys):
+def test_an_unknown_augmentation_is_one_line_listing_the_valid_ones(
+    backbones, clips, tmp_path, capsys
+):
     code, _, err = run(
         train_args(clips, backbones["ast"], tmp_path / "m", "--augment", "nonsense"), capsys
     )
@@ -116,7 +117,9 @@ def test_an_unknown_augmentation_is_one_line_listing_the_valid_ones(backbones, c
     assert not (tmp_path / "m").exists()
 
 
-def test_ast_dora_with_augmentation_writes_curves_and_classifies(backbones, clips, tmp_path, capsys):
+def test_ast_dora_with_augmentation_writes_curves_and_classifies(
+    backbones, clips, tmp_path, capsys
+):
     out = tmp_path / "ast"
     argv = train_args(clips, backbones["ast"], out, "-p", "mode=dora", "-p", "adapter_from_layer=1")
     code, stdout, err = run([*argv, "--epochs", "2", "--augment", "noise:p=1:snr_db=5..10"], capsys)
@@ -140,7 +143,9 @@ def test_ast_dora_with_augmentation_writes_curves_and_classifies(backbones, clip
     with_noise = torch.load(out / "model" / "weights.pt", weights_only=True)
     plain = torch.load(tmp_path / "plain" / "model" / "weights.pt", weights_only=True)
     assert any(not torch.equal(with_noise[k], plain[k]) for k in plain)
-    code, stdout, err = run(["classify", str(clips / "tones" / "tones.00000.wav"), "-m", str(out), "--json"], capsys)
+    code, stdout, err = run(
+        ["classify", str(clips / "tones" / "tones.00000.wav"), "-m", str(out), "--json"], capsys
+    )
     assert code == 0, err
     assert json.loads(stdout)[0]["genre"] in {"tones", "noise"}
 
@@ -148,7 +153,9 @@ def test_ast_dora_with_augmentation_writes_curves_and_classifies(backbones, clip
 @pytest.mark.parametrize(
     ("name", "window", "expected"), [("ast", "0.5", 0.5), ("hubert", "0.75", 0.75)]
 )
-def test_window_sets_what_the_backbone_sees(backbones, clips, tmp_path, capsys, name, window, expected):
+def test_window_sets_what_the_backbone_sees(
+    backbones, clips, tmp_path, capsys, name, window, expected
+):
     out = tmp_path / name
     argv = train_args(clips, backbones[name], out, "-p", "mode=frozen", "--window", window)
     code, _, err = run([*argv, "--epochs", "1", "--augment", "bundle"], capsys)
@@ -191,14 +198,18 @@ def test_killed_after_a_checkpoint_then_resumed_ends_like_an_uninterrupted_run(
     checkpoint = tmp_path / "victim.checkpoint" / CHECKPOINT
     state = torch.load(checkpoint, weights_only=True)
     assert state["progress"]["epoch"] == 1
-    assert not any(".backbone." in k and "lora_" not in k for k in state["model"])  # no frozen weights
+    assert not any(
+        ".backbone." in k and "lora_" not in k for k in state["model"]
+    )  # no frozen weights
     monkeypatch.setattr(Trainer, "_save", save)
     code, _, err = run([*victim, "--resume"], capsys)
     assert code == 0, err
     resumed = torch.load(tmp_path / "victim" / "model" / "weights.pt", weights_only=True)
     assert resumed.keys() == whole.keys()
     for key in whole:
-        torch.testing.assert_close(resumed[key], whole[key], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(
+            resumed[key], whole[key], rtol=1e-5, atol=1e-6, msg=lambda m, key=key: key + m
+        )
     history = (tmp_path / "victim" / "history.csv").read_text()
     assert history == (tmp_path / "whole" / "history.csv").read_text()
 

@@ -3,8 +3,8 @@
 A checkpoint (written atomically: temporary file, then ``os.replace``) holds the weights, the
 optimiser, the schedule, the gradient scaler, the Python/numpy/torch random states, the epoch
 and batch reached, the running epoch sums, the history and the best weights so far. Batches
-are a pure function of ``(seed, epoch, index)`` (see :mod:`genrelab.neural.data`) and torch's
-generator is reseeded per batch, so a run killed mid-epoch and resumed from its last checkpoint
+are a pure function of ``(seed, epoch, index)`` (see :mod:`genrelab.neural.data`) and the
+torch, numpy and Python generators are reseeded per batch, so a run killed mid-epoch and resumed from its last checkpoint
 ends with the same weights and metrics as one that never stopped.
 """
 
@@ -51,6 +51,14 @@ def lr_factor(schedule: str, step: int, total: int, warmup: int) -> float:
 
 def batch_seed(seed: int, epoch: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, index, 1]).generate_state(1)[0])
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch, numpy and Python's global generators (backbones draw from all three, e.g.
+    HuBERT's time masks from numpy's), so a batch's randomness does not depend on the past."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
 
 
 def class_weight_vector(labels: np.ndarray, n_classes: int) -> torch.Tensor:
@@ -249,7 +257,7 @@ class Trainer:
         task = bar.add_task(f"epoch {progress.epoch + 1}/{m.epochs}", total=n_batches)
         bar.update(task, completed=progress.batch)
         for index, (x, y) in self._batches(train, progress.epoch, progress.batch, n_batches):
-            torch.manual_seed(batch_seed(m.seed, progress.epoch, index))
+            seed_everything(batch_seed(m.seed, progress.epoch, index))
             loss, correct = self._forward(x, y, weights, progress.epoch, index)
             (loss / m.grad_accum).backward()
             progress.loss_sum += float(loss.detach()) * len(y)

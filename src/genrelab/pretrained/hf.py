@@ -450,6 +450,7 @@ class HFAudioModel(TorchGenreModel):
     def build_network(self, n_classes: int) -> nn.Module:
         extractor = load_extractor(self.backbone, self.trust_remote_code)
         backbone = fresh_backbone(self.backbone, self.trust_remote_code)
+        torch.manual_seed(self.seed)  # loading may draw random numbers; adapters and head not
         for p in backbone.parameters():
             p.requires_grad = self.mode == "full"
         if self.mode in ("lora", "dora"):
@@ -482,9 +483,7 @@ class HFAudioModel(TorchGenreModel):
         return self.mode == "full" or ".backbone." not in key or "lora_" in key
 
     def save(self, directory: Path) -> None:
-        state = {
-            k: v.detach().cpu() for k, v in self.module_.state_dict().items() if self.owned(k)
-        }
+        state = {k: v.detach().cpu() for k, v in self.module_.state_dict().items() if self.owned(k)}
         torch.save(state, directory / WEIGHTS)
         meta = {
             "classes": list(map(str, self.classes_)),
