@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,6 +13,40 @@ import typer
 from genrelab.cli.app import app
 from genrelab.cli.common import err, out, parse_params, write_json_atomic
 from genrelab.errors import DataError, ModelError
+
+
+def _progress(total: int | None = None) -> Any:
+    """A transient bar on stderr: counted when ``total`` is known, else a spinner with the
+    elapsed time (for one long call such as fitting a forest)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    if total is None:
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    else:
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+    return Progress(*columns, console=err, transient=True)
+
+
+@contextmanager
+def _working(description: str) -> Iterator[None]:
+    """Show that a long step without countable parts is running."""
+    with _progress() as bar:
+        bar.add_task(description, total=None)
+        yield
 
 
 def _show_validation(validation: list[dict[str, Any]]) -> None:
@@ -160,10 +196,47 @@ def train(
         )
     for path, message in dataset.errors:
         err.print(f"genrelab: skipped {path}: {message}", highlight=False, soft_wrap=True)
-    bundle = fit(dataset, model, params, protocol=split, seed=seed, refit_all=refit_all)
+    with _working(f"training {model} on {len(dataset.X)} rows ({split})"):
+        bundle = fit(dataset, model, params, protocol=split, seed=seed, refit_all=refit_all)
     target = bundle.save(target)
     _show_validation(bundle.card.validation)
-    out.print(f"bundle written to [bold]{target}[/bold]")
+    extra = _write_importances(bundle.model, bundle.card.frontend, target)
+    out.print(f"bundle written to [bold]{target}[/bold]" + (f" ({extra})" if extra else ""))
+
+
+def _write_importances(model: Any, frontend: dict[str, Any], folder: Path) -> str:
+    """``feature_importances.csv`` and ``.png`` for tree models (what ``compare`` draws);
+    returns what was written, or an empty string for models without importances."""
+    import os
+    import tempfile
+
+    import pandas as pd
+
+    from genrelab.evaluation.plots import plot_importances
+
+    getter = getattr(model, "feature_importances", None)
+    if getter is None:
+        return ""
+    importances = np.asarray(getter(), dtype=np.float64)
+    if frontend.get("kind") == "features":
+        from genrelab.features.sets import get_feature_set
+
+        names = list(get_feature_set(frontend.get("feature_set", "gtzan57")).names)
+    else:  # embeddings: their dimensions have no names
+        names = [f"dim {i}" for i in range(importances.size)]
+    table = pd.DataFrame({"feature": names, "importance": importances})
+    table = table.sort_values("importance", ascending=False, kind="stable")
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".feature_importances.", suffix=".csv", dir=folder)
+    os.close(fd)
+    try:
+        table.to_csv(tmp, index=False)
+        os.replace(tmp, folder / "feature_importances.csv")
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    plot_importances(importances, names, folder / "feature_importances.png")
+    return "feature importances: feature_importances.csv, feature_importances.png"
 
 
 def _check_audio_kind(model: str, kind: str) -> None:
@@ -194,7 +267,8 @@ def _train_neural(
 
     params.setdefault("seed", seed)
     options["augment"] = parse_augmentations(options["augment"])  # typos fail before decoding
-    dataset = load_audio_data(data, split, seed, sr)
+    with _working(f"decoding {data} at {sr} Hz"):
+        dataset = load_audio_data(data, split, seed, sr)
     for path, message in dataset.errors:
         err.print(f"genrelab: skipped {path}: {message}", highlight=False, soft_wrap=True)
     checkpoints = target.with_name(target.name + ".checkpoint")
@@ -263,7 +337,11 @@ def evaluate(
             f"{data} is a feature table, but this bundle reads {card.frontend.get('kind')!r} input"
         )
     else:
-        results = list(classifier.classify_many(df["path"].tolist()))
+        with _progress(len(df)) as bar:
+            task = bar.add_task("classifying", total=len(df))
+            results = list(
+                classifier.classify_many(df["path"].tolist(), on_result=lambda _: bar.advance(task))
+            )
         ok = [i for i, r in enumerate(results) if "error" not in r]
         for r in results:
             if "error" in r:
@@ -284,7 +362,11 @@ def evaluate(
         folder / "confusion.png",
         title=f"{Path(str(bundle)).name} on {split}",
     )
-    out.print(f"metrics and confusion matrix written to [bold]{folder}[/bold]")
+    extra = _write_importances(classifier.bundle.model, card.frontend, folder)
+    out.print(
+        f"metrics and confusion matrix written to [bold]{folder}[/bold]"
+        + (f" ({extra})" if extra else "")
+    )
 
 
 @app.command("models")
