@@ -156,6 +156,12 @@ def train(
     target = output or Path("models") / model
     kind = model_class(model).input_kind  # unknown names fail before any audio work
     if kind != "features":
+        from genrelab.neural.vision import image_folder
+
+        if (images := image_folder(data)) is not None:
+            options = (augment, resume, checkpoint_every)
+            _train_images(images, data, model, params, split, seed, target, *options)
+            return
         sr = 22050
         if kind == "hf":
             from genrelab.models import create_model
@@ -259,11 +265,8 @@ def _train_neural(
     **options: Any,
 ) -> None:
     """Window-level training with checkpoints in ``<out>.checkpoint`` (removed on success)."""
-    import shutil
-
     from genrelab.augment import parse_augmentations
-    from genrelab.neural.trainer import CHECKPOINT
-    from genrelab.neural.training import load_audio_data, save_history, train_on_audio
+    from genrelab.neural.training import load_audio_data, train_on_audio
 
     params.setdefault("seed", seed)
     options["augment"] = parse_augmentations(options["augment"])  # typos fail before decoding
@@ -271,9 +274,7 @@ def _train_neural(
         dataset = load_audio_data(data, split, seed, sr)
     for path, message in dataset.errors:
         err.print(f"genrelab: skipped {path}: {message}", highlight=False, soft_wrap=True)
-    checkpoints = target.with_name(target.name + ".checkpoint")
-    if options["resume"] and not (checkpoints / CHECKPOINT).is_file():
-        err.print(f"genrelab: no checkpoint in {checkpoints}; starting afresh", highlight=False)
+    checkpoints = _checkpoints(target, options["resume"])
     bundle = train_on_audio(
         dataset,
         model,
@@ -285,11 +286,69 @@ def _train_neural(
         split_seed=seed,
         **options,
     )
+    _finish_neural(bundle, target, checkpoints)
+
+
+def _checkpoints(target: Path, resume: bool) -> Path:
+    """The checkpoint folder of a bundle, ``<out>.checkpoint``, removed once training ends."""
+    from genrelab.neural.trainer import CHECKPOINT
+
+    checkpoints = target.with_name(target.name + ".checkpoint")
+    if resume and not (checkpoints / CHECKPOINT).is_file():
+        err.print(f"genrelab: no checkpoint in {checkpoints}; starting afresh", highlight=False)
+    return checkpoints
+
+
+def _finish_neural(bundle: Any, target: Path, checkpoints: Path) -> None:
+    """Save the bundle with its curves, drop the checkpoints, show the scores."""
+    import shutil
+
+    from genrelab.neural.training import save_history
+
     target = bundle.save(target)
     save_history(bundle.model.history_, target)
     shutil.rmtree(checkpoints, ignore_errors=True)
     _show_validation(bundle.card.validation)
     out.print(f"bundle written to [bold]{target}[/bold] (curves: history.csv, curves.png)")
+
+
+def _train_images(
+    images: Any,
+    data: str,
+    model: str,
+    params: dict[str, Any],
+    split: str,
+    seed: int,
+    target: Path,
+    augment: list[str] | None,
+    resume: bool,
+    checkpoint_every: int,
+) -> None:
+    """An image backbone on a folder of spectrogram images (``<genre>/*.png``)."""
+    from genrelab.augment import parse_augmentations
+    from genrelab.data import apply_split
+    from genrelab.neural.vision import train_on_images
+
+    if split.startswith("kfold"):
+        raise DataError("neural models train with a single split (e.g. random-80-10-10)")
+    params.setdefault("seed", seed)
+    augmentation = parse_augmentations(augment)
+    checkpoints = _checkpoints(target, resume)
+    bundle, errors = train_on_images(
+        apply_split(images, split, seed=seed),
+        model,
+        params,
+        source=data,
+        protocol=split,
+        split_seed=seed,
+        augment=augmentation,
+        checkpoint_dir=checkpoints,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
+    )
+    for path, message in errors:
+        err.print(f"genrelab: skipped {path}: {message}", highlight=False, soft_wrap=True)
+    _finish_neural(bundle, target, checkpoints)
 
 
 @app.command()
@@ -316,10 +375,21 @@ def evaluate(
     from genrelab.evaluation.metrics import classification_metrics, format_metrics_table
     from genrelab.evaluation.plots import plot_confusion
     from genrelab.inference import Classifier
+    from genrelab.models import load_bundle
     from genrelab.training import table_features
 
-    classifier = Classifier(bundle)
-    df = load_dataset(data)
+    loaded = load_bundle(bundle)
+    card = loaded.card
+    images = card.frontend.get("kind") == "image"
+    if images:
+        from genrelab.neural.vision import image_folder
+
+        df = image_folder(data)
+        if df is None:
+            raise DataError(f"{data}: no <genre>/<image> files to score this image model on")
+    else:
+        classifier = Classifier(loaded)
+        df = load_dataset(data)
     if protocol:
         df = apply_split(df, protocol, seed=seed)
     if split != "all":
@@ -327,10 +397,18 @@ def evaluate(
         if df.empty:
             raise DataError(f"{data}: no rows in split {split!r}")
     columns = table_features(df)
-    card = classifier.bundle.card
-    if columns and card.frontend.get("kind") == "features":
-        proba = classifier.bundle.model.predict_proba(df[columns].to_numpy(np.float64))
-        predicted = np.asarray(classifier.labels)[np.argmax(proba, axis=1)]
+    if images:
+        from genrelab.neural.vision import predict_images
+
+        predicted, ok, errors = predict_images(loaded, df["path"].tolist())
+        for path, message in errors:
+            err.print(f"genrelab: skipped {path}: {message}", highlight=False, soft_wrap=True)
+        if not ok:
+            raise DataError("no image could be read")
+        truth = df["label"].to_numpy(str)[ok]
+    elif columns and card.frontend.get("kind") == "features":
+        proba = loaded.model.predict_proba(df[columns].to_numpy(np.float64))
+        predicted = np.asarray(card.labels)[np.argmax(proba, axis=1)]
         truth = df["label"].to_numpy(str)
     elif columns:
         raise DataError(
@@ -350,7 +428,7 @@ def evaluate(
             raise DataError("no file could be classified")
         predicted = np.array([results[i]["genre"] for i in ok])
         truth = df["label"].to_numpy(str)[ok]
-    labels = sorted(set(classifier.labels) | set(truth))
+    labels = sorted(set(card.labels) | set(truth))
     metrics = classification_metrics(truth, predicted, labels)
     metrics.update({"bundle": str(bundle), "data": data, "split": split, "protocol": protocol})
     out.print(format_metrics_table(metrics))
@@ -362,7 +440,7 @@ def evaluate(
         folder / "confusion.png",
         title=f"{Path(str(bundle)).name} on {split}",
     )
-    extra = _write_importances(classifier.bundle.model, card.frontend, folder)
+    extra = _write_importances(loaded.model, card.frontend, folder)
     out.print(
         f"metrics and confusion matrix written to [bold]{folder}[/bold]"
         + (f" ({extra})" if extra else "")
