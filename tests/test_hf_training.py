@@ -99,9 +99,9 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
     return exit_info.value.code, captured.out, captured.err
 
 
-def train_args(clips: Path, backbone: str, out: Path, *extra: str) -> list[str]:
+def train_args(clips: Path, backbone: str, out: Path, *extra: str, model: str = "hf") -> list[str]:
     return [
-        "train", "--data", str(clips), "--model", "hf", "--split", "random-60-20-20",
+        "train", "--data", str(clips), "--model", model, "--split", "random-60-20-20",
         "-p", f"backbone={backbone}", "-o", str(out), *QUICK, *extra,
     ]  # fmt: skip
 
@@ -121,13 +121,15 @@ def test_ast_dora_with_augmentation_writes_curves_and_classifies(
     backbones, clips, tmp_path, capsys
 ):
     out = tmp_path / "ast"
-    argv = train_args(clips, backbones["ast"], out, "-p", "mode=dora", "-p", "adapter_from_layer=1")
+    # The AST + DoRA recipe, on a backbone of two blocks instead of twelve.
+    argv = train_args(clips, backbones["ast"], out, "-p", "adapter_from_layer=1", model="ast_dora")
     code, stdout, err = run([*argv, "--epochs", "2", "--augment", "noise:p=1:snr_db=5..10"], capsys)
     assert code == 0, err
     card = json.loads((out / "card.json").read_text())
     assert card["training"]["augment"] == ["noise:p=1:snr_db=5..10"]
     assert card["training"]["epochs_run"] == 2
     assert card["frontend"]["kind"] == "hf" and card["frontend"]["duration"] == 1.015
+    assert card["model"] == "ast_dora" and card["params"]["mode"] == "dora"
     assert {e["split"] for e in card["validation"]} >= {"valid", "test"}
     assert (out / "curves.png").stat().st_size > 0
     history = (out / "history.csv").read_text().splitlines()
@@ -135,8 +137,8 @@ def test_ast_dora_with_augmentation_writes_curves_and_classifies(
     assert not out.with_name("ast.checkpoint").exists()
     # The augmentation reached the waveforms: the same run without it ends elsewhere.
     code, _, err = run(
-        [*train_args(clips, backbones["ast"], tmp_path / "plain", "-p", "mode=dora",
-                     "-p", "adapter_from_layer=1"), "--epochs", "2"],
+        [*train_args(clips, backbones["ast"], tmp_path / "plain", "-p", "adapter_from_layer=1",
+                     model="ast_dora"), "--epochs", "2"],
         capsys,
     )  # fmt: skip
     assert code == 0, err
