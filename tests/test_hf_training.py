@@ -235,3 +235,15 @@ def test_a_hub_id_without_network_fails_fast(monkeypatch, capsys, tmp_path):
         "genrelab: error: cannot download someone/other (no network?): "
         "pass a local folder or set HF_HUB_OFFLINE=1"
     ]
+
+
+def test_early_stopping_ends_fine_tuning_when_validation_stops_improving(
+    backbones, clips, tmp_path, capsys
+):
+    out = tmp_path / "m"
+    argv = train_args(clips, backbones["hubert"], out, "-p", "mode=frozen", "--window", "0.5")
+    # lr 0: the validation loss never improves after the first epoch.
+    code, _, err = run([*argv, "--epochs", "5", "--lr", "0", "-p", "patience=1"], capsys)
+    assert code == 0, err
+    card = json.loads((out / "card.json").read_text())
+    assert card["training"]["epochs_run"] == 2 and card["training"]["best_epoch"] == 1
