@@ -4,8 +4,10 @@ A checkpoint (written atomically: temporary file, then ``os.replace``) holds the
 optimiser, the schedule, the gradient scaler, the Python/numpy/torch random states, the epoch
 and batch reached, the running epoch sums, the history and the best weights so far. Batches
 are a pure function of ``(seed, epoch, index)`` (see :mod:`genrelab.neural.data`) and the
-torch, numpy and Python generators are reseeded per batch, so a run killed mid-epoch and resumed from its last checkpoint
-ends with the same weights and metrics as one that never stopped.
+torch, numpy and Python generators are reseeded per batch, so a run killed mid-epoch and
+resumed from its last checkpoint ends with the same weights and metrics as one that never
+stopped. A model with an untouched pretrained part (``owned(key)`` false, e.g. a frozen Hugging
+Face backbone) keeps it out of checkpoints.
 """
 
 from __future__ import annotations

@@ -79,7 +79,8 @@ def train_on_audio(
     """Fit ``model_name`` on the ``train`` tracks, validating per epoch on ``valid``.
 
     ``windows_per_track`` random windows of each track make one epoch (default: as many as
-    fit in the median track). The card records valid/test (and train) per-track metrics.
+    fit in the median track). A model with its own ``frontend_spec()`` (Hugging Face
+    backbones) sets the window itself (its ``window_s``) and needs ``data`` at its rate. The card records valid/test (and train) per-track metrics.
     """
     from genrelab.inference import Classifier
     from genrelab.models import create_model, model_class
