@@ -92,7 +92,9 @@ def train(
     window: Annotated[
         float | None,
         typer.Option(
-            min=0.5, help="Window length in seconds (default: 30 for feature models, 3 for neural)."
+            min=0.5,
+            help="Window length in seconds (default: 30 for feature models, 3 for neural; "
+            "hf: what the backbone sees, default its fixed input, else 10).",
         ),
     ] = None,
     hop: Annotated[
@@ -130,7 +132,7 @@ def train(
         typer.Option(min=1, help="Neural: random windows per track and epoch (default: fill it)."),
     ] = None,
     resume: Annotated[
-        bool, typer.Option(help="Neural: continue from the checkpoint beside --out.")
+        bool, typer.Option(help="Neural: continue from <out>.checkpoint, left by a killed run.")
     ] = False,
     checkpoint_every: Annotated[
         int, typer.Option(min=0, help="Neural: also checkpoint every N optimiser steps.")
