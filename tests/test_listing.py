@@ -16,7 +16,10 @@ from genrelab.models import available_models
 
 
 def run(argv, capsys, monkeypatch):
-    monkeypatch.setenv("COLUMNS", "250")  # one row per name
+    from genrelab.cli import common
+
+    # One row per name, whenever the shared console was created.
+    monkeypatch.setattr(common.out, "_width", 250)
     with pytest.raises(SystemExit) as exit_info:
         main([str(a) for a in argv])
     captured = capsys.readouterr()

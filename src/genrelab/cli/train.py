@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +22,40 @@ from genrelab.cli.common import (
     parse_params,
 )
 from genrelab.errors import DataError, ModelError
+
+
+def _progress(total: int | None = None) -> Any:
+    """A transient bar on stderr: counted when ``total`` is known, else a spinner with the
+    elapsed time (for one long call such as fitting a forest)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    if total is None:
+        columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    else:
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
+    return Progress(*columns, console=err, transient=True)
+
+
+@contextmanager
+def _working(description: str) -> Iterator[None]:
+    """Show that a long step without countable parts is running."""
+    with _progress() as bar:
+        bar.add_task(description, total=None)
+        yield
 
 
 def _show_validation(validation: list[dict[str, Any]]) -> None:
@@ -65,7 +101,9 @@ def train(
     window: Annotated[
         float | None,
         typer.Option(
-            min=0.5, help="Window length in seconds (default: 30 for feature models, 3 for neural)."
+            min=0.5,
+            help="Window length in seconds (default: 30 for feature models, 3 for neural; "
+            "hf: what the backbone sees, default its fixed input, else 10).",
         ),
     ] = None,
     hop: Annotated[
@@ -103,7 +141,7 @@ def train(
         typer.Option(min=1, help="Neural: random windows per track and epoch (default: fill it)."),
     ] = None,
     resume: Annotated[
-        bool, typer.Option(help="Neural: continue from the checkpoint beside --out.")
+        bool, typer.Option(help="Neural: continue from <out>.checkpoint, left by a killed run.")
     ] = False,
     checkpoint_every: Annotated[
         int, typer.Option(min=0, help="Neural: also checkpoint every N optimiser steps.")
@@ -142,13 +180,24 @@ def train(
             highlight=False,
             soft_wrap=True,
         )
-    if kind == "hf":
-        from genrelab.models import create_model
-        from genrelab.pretrained.hf import load_waveform_data
+    if kind != "features":
+        from genrelab.neural.vision import image_folder
 
-        dataset = load_waveform_data(data, create_model(model, **params))
-    elif kind != "features":
-        _check_audio_kind(model, kind)
+        if (images := image_folder(data)) is not None:
+            options = (augment, resume, checkpoint_every)
+            _train_images(images, data, model, params, split, seed, target, *options)
+            return
+        sr = 22050
+        if kind == "hf":
+            from genrelab.models import create_model
+
+            if window is not None:  # the seconds the backbone sees per input
+                params["window_s"] = window
+            backbone = create_model(model, **params)
+            backbone.window_samples()  # an unreachable backbone or too long a window fails now
+            sr = backbone.sample_rate
+        else:
+            _check_audio_kind(model, kind)
         _train_neural(
             data,
             model,
@@ -158,6 +207,7 @@ def train(
             window or 3.0,
             jobs,
             target,
+            sr=sr,
             augment=augment,
             frontend=parse_params(frontend),
             windows_per_track=windows_per_track,
@@ -177,10 +227,54 @@ def train(
         )
     for path, message in dataset.errors:
         err.print(f"genrelab: skipped {path}: {message}", highlight=False, soft_wrap=True)
-    bundle = fit(dataset, model, params, protocol=split, seed=seed, refit_all=refit_all)
+    with _working(f"training {model} on {len(dataset.X)} rows ({split})"):
+        bundle = fit(dataset, model, params, protocol=split, seed=seed, refit_all=refit_all)
     target = bundle.save(target)
     _show_validation(bundle.card.validation)
-    out.print(f"bundle written to [bold]{target}[/bold]")
+    extra = _write_importances(bundle.model, bundle.card.frontend, target)
+    out.print(f"bundle written to [bold]{target}[/bold]" + (f" ({extra})" if extra else ""))
+
+
+def _write_importances(
+    model: Any, frontend: dict[str, Any], folder: Path, saved: Path | None = None
+) -> str:
+    """``feature_importances.csv`` and ``.png`` for tree models (what ``compare`` draws);
+    returns what was written, or an empty string for models without importances.
+
+    A bundle loaded without its pickle (the default) has no fitted trees to ask, so the
+    table ``train`` saved beside the bundle (``saved``) is used instead.
+    """
+    import pandas as pd
+
+    from genrelab.atomic import atomic_path
+    from genrelab.errors import GenrelabError
+    from genrelab.evaluation.plots import plot_importances
+
+    getter = getattr(model, "feature_importances", None)
+    if getter is None:
+        return ""
+    try:
+        importances = np.asarray(getter(), dtype=np.float64)
+        if frontend.get("kind") == "features":
+            from genrelab.features.sets import get_feature_set
+
+            names = list(get_feature_set(frontend.get("feature_set", "gtzan57")).names)
+        else:  # embeddings: their dimensions have no names
+            names = [f"dim {i}" for i in range(importances.size)]
+        table = pd.DataFrame({"feature": names, "importance": importances})
+    except GenrelabError:
+        if saved is None or not (saved / "feature_importances.csv").is_file():
+            return ""
+        table = pd.read_csv(saved / "feature_importances.csv")
+    table = table.sort_values("importance", ascending=False, kind="stable")
+    with atomic_path(folder / "feature_importances.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    plot_importances(
+        table["importance"].to_numpy(np.float64),
+        table["feature"].tolist(),
+        folder / "feature_importances.png",
+    )
+    return "feature importances: feature_importances.csv, feature_importances.png"
 
 
 def _check_audio_kind(model: str, kind: str) -> None:
@@ -199,23 +293,20 @@ def _train_neural(
     window: float,
     jobs: int,
     target: Path,
+    sr: int = 22050,
     **options: Any,
 ) -> None:
     """Window-level training with checkpoints in ``<out>.checkpoint`` (removed on success)."""
-    import shutil
-
     from genrelab.augment import parse_augmentations
-    from genrelab.neural.trainer import CHECKPOINT
-    from genrelab.neural.training import load_audio_data, save_history, train_on_audio
+    from genrelab.neural.training import load_audio_data, train_on_audio
 
     params.setdefault("seed", seed)
     options["augment"] = parse_augmentations(options["augment"])  # typos fail before decoding
-    dataset = load_audio_data(data, split, seed)
+    with _working(f"decoding {data} at {sr} Hz"):
+        dataset = load_audio_data(data, split, seed, sr)
     for path, message in dataset.errors:
         err.print(f"genrelab: skipped {path}: {message}", highlight=False, soft_wrap=True)
-    checkpoints = target.with_name(target.name + ".checkpoint")
-    if options["resume"] and not (checkpoints / CHECKPOINT).is_file():
-        err.print(f"genrelab: no checkpoint in {checkpoints}; starting afresh", highlight=False)
+    checkpoints = _checkpoints(target, options["resume"])
     bundle = train_on_audio(
         dataset,
         model,
@@ -227,11 +318,69 @@ def _train_neural(
         split_seed=seed,
         **options,
     )
+    _finish_neural(bundle, target, checkpoints)
+
+
+def _checkpoints(target: Path, resume: bool) -> Path:
+    """The checkpoint folder of a bundle, ``<out>.checkpoint``, removed once training ends."""
+    from genrelab.neural.trainer import CHECKPOINT
+
+    checkpoints = target.with_name(target.name + ".checkpoint")
+    if resume and not (checkpoints / CHECKPOINT).is_file():
+        err.print(f"genrelab: no checkpoint in {checkpoints}; starting afresh", highlight=False)
+    return checkpoints
+
+
+def _finish_neural(bundle: Any, target: Path, checkpoints: Path) -> None:
+    """Save the bundle with its curves, drop the checkpoints, show the scores."""
+    import shutil
+
+    from genrelab.neural.training import save_history
+
     target = bundle.save(target)
     save_history(bundle.model.history_, target)
     shutil.rmtree(checkpoints, ignore_errors=True)
     _show_validation(bundle.card.validation)
     out.print(f"bundle written to [bold]{target}[/bold] (curves: history.csv, curves.png)")
+
+
+def _train_images(
+    images: Any,
+    data: str,
+    model: str,
+    params: dict[str, Any],
+    split: str,
+    seed: int,
+    target: Path,
+    augment: list[str] | None,
+    resume: bool,
+    checkpoint_every: int,
+) -> None:
+    """An image backbone on a folder of spectrogram images (``<genre>/*.png``)."""
+    from genrelab.augment import parse_augmentations
+    from genrelab.data import apply_split
+    from genrelab.neural.vision import train_on_images
+
+    if split.startswith("kfold"):
+        raise DataError("neural models train with a single split (e.g. random-80-10-10)")
+    params.setdefault("seed", seed)
+    augmentation = parse_augmentations(augment)
+    checkpoints = _checkpoints(target, resume)
+    bundle, errors = train_on_images(
+        apply_split(images, split, seed=seed),
+        model,
+        params,
+        source=data,
+        protocol=split,
+        split_seed=seed,
+        augment=augmentation,
+        checkpoint_dir=checkpoints,
+        checkpoint_every=checkpoint_every,
+        resume=resume,
+    )
+    for path, message in errors:
+        err.print(f"genrelab: skipped {path}: {message}", highlight=False, soft_wrap=True)
+    _finish_neural(bundle, target, checkpoints)
 
 
 @app.command()
@@ -283,12 +432,27 @@ def evaluate(
     from genrelab.evaluation.plots import plot_confusion
     from genrelab.inference import Classifier
     from genrelab.labels import restrict
+    from genrelab.models import load_bundle
     from genrelab.training import table_features
 
     parse_aggregate(aggregate)
     allow_trust(trust_bundle, trust_remote_code)
-    classifier = Classifier(bundle, labels=labels)
-    df = load_dataset(data)
+    loaded = load_bundle(bundle)
+    card = loaded.card
+    images = card.frontend.get("kind") == "image"
+    if images:
+        from genrelab.neural.vision import image_folder
+
+        if labels is not None:
+            raise DataError("--labels needs an audio model; this bundle reads images")
+        df = image_folder(data)
+        if df is None:
+            raise DataError(f"{data}: no <genre>/<image> files to score this image model on")
+        answer_labels = list(card.labels)
+    else:
+        classifier = Classifier(loaded, labels=labels)
+        answer_labels = classifier.labels
+        df = load_dataset(data)
     if protocol:
         df = apply_split(df, protocol, seed=seed)
     if split != "all":
@@ -296,7 +460,7 @@ def evaluate(
         if df.empty:
             raise DataError(f"{data}: no rows in split {split!r}")
     if labels is not None:
-        outside = ~df["label"].isin(classifier.labels)
+        outside = ~df["label"].isin(answer_labels)
         if outside.any():
             err.print(
                 f"skipped {int(outside.sum())} rows labelled outside --labels "
@@ -306,20 +470,35 @@ def evaluate(
             )
             df = df[~outside]
         if df.empty:
-            raise DataError(f"{data}: no rows labelled with any of {', '.join(classifier.labels)}")
+            raise DataError(f"{data}: no rows labelled with any of {', '.join(answer_labels)}")
     if aggregate != "mean" and table_features(df):
         raise DataError(f"{data} is a feature table, one row per track: --aggregate needs audio")
-    df, seen, note = drop_seen(df, classifier.bundle.card.training, include_seen)
+    df, seen, note = drop_seen(df, card.training, include_seen)
     if note:
         err.print(f"genrelab: {note}", highlight=False, soft_wrap=True)
-    if table_features(df):
+    if images:
+        from genrelab.neural.vision import predict_images
+
+        predicted, ok, errors = predict_images(loaded, df["path"].tolist())
+        for path, message in errors:
+            err.print(f"genrelab: skipped {path}: {message}", highlight=False, soft_wrap=True)
+        if not ok:
+            raise DataError("no image could be read")
+        truth = df["label"].to_numpy(str)[ok]
+    elif table_features(df):
         from genrelab.experiments.ensemble import table_proba
 
-        proba = restrict(table_proba(classifier.bundle, df, str(data)), classifier.columns)
-        predicted = np.asarray(classifier.labels)[np.argmax(proba, axis=1)]
+        proba = restrict(table_proba(loaded, df, str(data)), classifier.columns)
+        predicted = np.asarray(answer_labels)[np.argmax(proba, axis=1)]
         truth = df["label"].to_numpy(str)
     else:
-        results = list(classifier.classify_many(df["path"].tolist(), aggregate))
+        with _progress(len(df)) as bar:
+            task = bar.add_task("classifying", total=len(df))
+            results = list(
+                classifier.classify_many(
+                    df["path"].tolist(), aggregate, on_result=lambda _: bar.advance(task)
+                )
+            )
         ok = [i for i, r in enumerate(results) if "error" not in r]
         for r in results:
             if "error" in r:
@@ -328,7 +507,7 @@ def evaluate(
             raise DataError("no file could be classified")
         predicted = np.array([results[i]["genre"] for i in ok])
         truth = df["label"].to_numpy(str)[ok]
-    scored = sorted(set(classifier.labels) | set(truth))
+    scored = sorted(set(answer_labels) | set(truth))
     metrics = classification_metrics(truth, predicted, scored)
     metrics.update({"bundle": str(bundle), "data": data, "split": split, "protocol": protocol})
     metrics.update({"seen_rows": seen, "include_seen": include_seen, "aggregate": aggregate})
@@ -341,4 +520,8 @@ def evaluate(
         folder / "confusion.png",
         title=f"{Path(str(bundle)).name} on {split}",
     )
-    out.print(f"metrics and confusion matrix written to [bold]{folder}[/bold]")
+    extra = _write_importances(loaded.model, card.frontend, folder, Path(str(bundle)))
+    out.print(
+        f"metrics and confusion matrix written to [bold]{folder}[/bold]"
+        + (f" ({extra})" if extra else "")
+    )

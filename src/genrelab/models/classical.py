@@ -8,6 +8,7 @@ and only for a bundle the user trusts (:mod:`genrelab.models.trust`).
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,11 @@ if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
 
 _FILE = "pipeline.joblib"
+#: Random forests use up to 4 cores. XGBoost and KNN default to one thread: on the 930-row
+#: GTZAN table XGBoost's OpenMP threads spin against each other and any other load (2-core VM
+#: under load: 22 s on one thread, 54-150 s on 2, 4 or all; same accuracy), see
+#: ``bench/threads.py``. ``-p n_jobs=N`` overrides either (-1: every core).
+FOREST_JOBS = min(4, os.cpu_count() or 1)
 
 
 class SklearnModel(GenreModel):
@@ -125,14 +131,17 @@ def _scaled(estimator: Any) -> Pipeline:
 
 @register_model("knn")
 class KNNModel(SklearnModel):
-    def __init__(self, n_neighbors: int = 7, weights: str = "distance"):
+    def __init__(self, n_neighbors: int = 7, weights: str = "distance", n_jobs: int = 1):
         self.n_neighbors = n_neighbors
         self.weights = weights
+        self.n_jobs = n_jobs
 
     def build(self) -> Pipeline:
         from sklearn.neighbors import KNeighborsClassifier
 
-        return _scaled(KNeighborsClassifier(self.n_neighbors, weights=self.weights))
+        return _scaled(
+            KNeighborsClassifier(self.n_neighbors, weights=self.weights, n_jobs=self.n_jobs)
+        )
 
 
 @register_model("logreg")
@@ -175,7 +184,11 @@ class SVMModel(SklearnModel):
 @register_model("random_forest")
 class RandomForestModel(SklearnModel):
     def __init__(
-        self, n_estimators: int = 500, max_depth: int | None = None, seed: int = 0, n_jobs: int = -1
+        self,
+        n_estimators: int = 500,
+        max_depth: int | None = None,
+        seed: int = 0,
+        n_jobs: int = FOREST_JOBS,
     ):
         self.n_estimators = n_estimators
         self.max_depth = max_depth
@@ -204,7 +217,7 @@ class XGBoostModel(SklearnModel):
         subsample: float = 0.8,
         colsample_bytree: float = 0.5,
         seed: int = 0,
-        n_jobs: int = -1,
+        n_jobs: int = 1,
     ):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate

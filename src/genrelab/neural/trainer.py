@@ -3,9 +3,11 @@
 A checkpoint (written atomically: temporary file, then ``os.replace``) holds the weights, the
 optimiser, the schedule, the gradient scaler, the Python/numpy/torch random states, the epoch
 and batch reached, the running epoch sums, the history and the best weights so far. Batches
-are a pure function of ``(seed, epoch, index)`` (see :mod:`genrelab.neural.data`) and torch's
-generator is reseeded per batch, so a run killed mid-epoch and resumed from its last checkpoint
-ends with the same weights and metrics as one that never stopped.
+are a pure function of ``(seed, epoch, index)`` (see :mod:`genrelab.neural.data`) and the
+torch, numpy and Python generators are reseeded per batch, so a run killed mid-epoch and
+resumed from its last checkpoint ends with the same weights and metrics as one that never
+stopped. A model with an untouched pretrained part (``owned(key)`` false, e.g. a frozen Hugging
+Face backbone) keeps it out of checkpoints.
 """
 
 from __future__ import annotations
@@ -51,6 +53,14 @@ def lr_factor(schedule: str, step: int, total: int, warmup: int) -> float:
 
 def batch_seed(seed: int, epoch: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, epoch, index, 1]).generate_state(1)[0])
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch, numpy and Python's global generators (backbones draw from all three, e.g.
+    HuBERT's time masks from numpy's), so a batch's randomness does not depend on the past."""
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
 
 
 def class_weight_vector(labels: np.ndarray, n_classes: int) -> torch.Tensor:
@@ -170,7 +180,7 @@ class Trainer:
             "n_batches": n_batches,
             "params": self.model.get_params(),
             "classes": list(map(str, self.model.classes_)),
-            "model": self.model.module_.state_dict(),
+            "model": trained_state(self.model),
             "best": self.best_state,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -196,7 +206,7 @@ class Trainer:
                 f"{self.checkpoint} was written with other settings or data; "
                 "rerun them as before, or start afresh without --resume"
             )
-        self.model.module_.load_state_dict(state["model"])
+        load_trained_state(self.model, state["model"])
         self.best_state = state["best"]
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -224,7 +234,7 @@ class Trainer:
                 self._end_epoch(progress, valid, bar)
                 self._save(progress, n_batches)
         if self.best_state is not None:
-            m.module_.load_state_dict(self.best_state)
+            load_trained_state(m, self.best_state)
         m.module_.eval()
         m.history_ = progress.history
         return progress.history
@@ -242,7 +252,7 @@ class Trainer:
         task = bar.add_task(f"epoch {progress.epoch + 1}/{m.epochs}", total=n_batches)
         bar.update(task, completed=progress.batch)
         for index, (x, y) in self._batches(train, progress.epoch, progress.batch, n_batches):
-            torch.manual_seed(batch_seed(m.seed, progress.epoch, index))
+            seed_everything(batch_seed(m.seed, progress.epoch, index))
             loss, correct = self._forward(x, y, weights, progress.epoch, index)
             (loss / m.grad_accum).backward()
             progress.loss_sum += float(loss.detach()) * len(y)
@@ -309,7 +319,7 @@ class Trainer:
             score = -row["valid_loss"] if m.monitor == "loss" else row["valid_balanced_accuracy"]
             if score > progress.best_score:
                 progress.best_score, progress.bad_epochs = score, 0
-                self.best_state = {k: v.detach().clone() for k, v in m.module_.state_dict().items()}
+                self.best_state = {k: v.detach().clone() for k, v in trained_state(m).items()}
             else:
                 progress.bad_epochs += 1
                 progress.stopped = bool(m.patience) and progress.bad_epochs >= m.patience
@@ -365,6 +375,22 @@ class Trainer:
             transient=True,
             disable=not self.show_progress,
         )
+
+
+def trained_state(model: TorchGenreModel) -> dict[str, torch.Tensor]:
+    """The state training can change: all of it, unless the model keeps a pretrained part
+    untouched (``owned(key)``, e.g. a frozen Hugging Face backbone), which checkpoints skip."""
+    owned = getattr(model, "owned", None)
+    state = model.module_.state_dict()
+    return state if owned is None else {k: v for k, v in state.items() if owned(k)}
+
+
+def load_trained_state(model: TorchGenreModel, state: dict[str, torch.Tensor]) -> None:
+    """Load what :func:`trained_state` kept; the untouched rest is already in place."""
+    owned = getattr(model, "owned", None)
+    missing, unexpected = model.module_.load_state_dict(state, strict=owned is None)
+    if unexpected or (owned is not None and any(owned(k) for k in missing)):
+        raise ModelError("a checkpoint does not fit this model; start afresh without --resume")
 
 
 def _settings(params: dict[str, Any]) -> dict[str, Any]:

@@ -81,7 +81,8 @@ def train_on_audio(
     """Fit ``model_name`` on the ``train`` tracks, validating per epoch on ``valid``.
 
     ``windows_per_track`` random windows of each track make one epoch (default: as many as
-    fit in the median track). The card records valid/test (and train) per-track metrics.
+    fit in the median track). A model with its own ``frontend_spec()`` (Hugging Face
+    backbones) sets the window itself (its ``window_s``) and needs ``data`` at its rate. The card records valid/test (and train) per-track metrics.
     """
     from genrelab.inference import Classifier
     from genrelab.models import create_model, model_class
@@ -90,11 +91,20 @@ def train_on_audio(
 
     cls = model_class(model_name)
     model = create_model(model_name, **(params or {}))
-    frontend = dict(frontend or {})
-    kind = frontend.pop("kind", cls.input_kind)  # another kind starts from its own defaults
-    spec = {"kind": kind, **(cls.frontend_defaults if kind == cls.input_kind else {}), **frontend}
-    spec["duration"] = window_s
-    windowing = {"window_s": window_s, "hop_s": window_s, "min_s": min(window_s, MIN_AUDIO_S)}
+    if hasattr(model, "frontend_spec"):
+        # A pretrained backbone fixes its input (rate, length) through its own window_s.
+        if frontend:
+            raise DataError(f"{model_name} models take no --frontend: the backbone reads audio")
+        spec, windowing = model.frontend_spec(), model.windowing()
+        window_s = windowing["window_s"]
+        if data.sr != spec["sample_rate"]:
+            raise DataError(f"decode the audio at {spec['sample_rate']} Hz for this backbone")
+    else:
+        frontend = dict(frontend or {})
+        kind = frontend.pop("kind", cls.input_kind)  # another kind starts from its own defaults
+        defaults = cls.frontend_defaults if kind == cls.input_kind else {}
+        spec = {"kind": kind, **defaults, **frontend, "duration": window_s}
+        windowing = {"window_s": window_s, "hop_s": window_s, "min_s": min(window_s, MIN_AUDIO_S)}
     min_samples = round(windowing["min_s"] * data.sr)
     train_audio, train_labels = data.part("train", min_samples)
     if not train_audio:

@@ -53,6 +53,10 @@ EMBED_BATCH = 8
 _BLOCK = re.compile(r"(?:^|\.)layers?\.(\d+)\.")
 
 
+#: Seconds the one reachability check of the hub may take before a hub id is given up.
+PROBE_TIMEOUT_S = 5.0
+
+
 def _from_pretrained(ref: str, trust_remote_code: bool, model: bool) -> Any:
     from transformers import AutoFeatureExtractor, AutoModel
     from transformers.utils import logging
@@ -61,10 +65,47 @@ def _from_pretrained(ref: str, trust_remote_code: bool, model: bool) -> Any:
     logging.disable_progress_bar()
     loader = AutoModel if model else AutoFeatureExtractor
     try:
+        if _needs_hub(ref):
+            try:  # already cached: no network needed
+                return loader.from_pretrained(
+                    ref, trust_remote_code=trust_remote_code, local_files_only=True
+                )
+            except (OSError, ValueError):
+                _check_hub(ref)
         return loader.from_pretrained(ref, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ModelError(f"cannot load Hugging Face backbone {ref!r}: {first}") from err
+
+
+def _needs_hub(ref: str) -> bool:
+    """A valid hub id that is no local folder, while the hub is not switched off."""
+    from huggingface_hub.constants import is_offline_mode
+    from huggingface_hub.utils import validate_repo_id
+
+    if Path(ref).exists() or is_offline_mode():
+        return False
+    try:
+        validate_repo_id(ref)
+    except ValueError:
+        return False
+    return True
+
+
+def _check_hub(ref: str) -> None:
+    """One short request to the hub, so that no network fails now instead of after a minute
+    of retries inside ``from_pretrained``; any HTTP answer means the hub is reachable."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        get_hf_file_metadata(hf_hub_url(ref, "config.json"), timeout=PROBE_TIMEOUT_S)
+    except HfHubHTTPError:
+        return
+    except Exception as err:  # connection refused, DNS, timeout, proxy: all mean no download
+        raise ModelError(
+            f"cannot download {ref} (no network?): pass a local folder or set HF_HUB_OFFLINE=1"
+        ) from err
 
 
 @cache
@@ -410,6 +451,7 @@ class HFAudioModel(TorchGenreModel):
     def build_network(self, n_classes: int) -> nn.Module:
         extractor = load_extractor(self.backbone, self.trust_remote_code)
         backbone = fresh_backbone(self.backbone, self.trust_remote_code)
+        torch.manual_seed(self.seed)  # loading may draw random numbers; adapters and head not
         for p in backbone.parameters():
             p.requires_grad = self.mode == "full"
         if self.mode in ("lora", "dora"):
@@ -437,14 +479,12 @@ class HFAudioModel(TorchGenreModel):
             frozen=self.mode == "frozen",
         )
 
-    def _owned(self, key: str) -> bool:
+    def owned(self, key: str) -> bool:
         """State the bundle must keep: all but the untouched pretrained backbone weights."""
         return self.mode == "full" or ".backbone." not in key or "lora_" in key
 
     def save(self, directory: Path) -> None:
-        state = {
-            k: v.detach().cpu() for k, v in self.module_.state_dict().items() if self._owned(k)
-        }
+        state = {k: v.detach().cpu() for k, v in self.module_.state_dict().items() if self.owned(k)}
         trust.save_torch_state(state, directory)
         meta = {
             "classes": list(map(str, self.classes_)),
@@ -463,7 +503,7 @@ class HFAudioModel(TorchGenreModel):
         model._build(tuple(meta["input_shape"]))
         state = trust.load_torch_state(directory, model.torch_device)
         missing, unexpected = model.module_.load_state_dict(state, strict=False)
-        lost = [k for k in missing if model._owned(k)]
+        lost = [k for k in missing if model.owned(k)]
         if unexpected or lost:
             raise ModelError(
                 f"{directory}: saved weights do not fit the backbone "
