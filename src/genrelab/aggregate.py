@@ -72,6 +72,20 @@ def choose_windows(
     return fixed_windows(n_samples, sr, window_s, hop_s, min_last_s=tail_s)
 
 
+def count_windows(
+    spec: str, n_samples: int | None, sr: int, window_s: float, hop_s: float, tail_s: float
+) -> int | None:
+    """How many windows :func:`choose_windows` gives (``None`` when the length is unknown)."""
+    how = parse_aggregate(spec)
+    if how.method == "middle":
+        return 1
+    if how.method == "random":
+        return how.count
+    if n_samples is None:
+        return None
+    return len(choose_windows(spec, n_samples, sr, window_s, hop_s, tail_s))
+
+
 def aggregate(proba: np.ndarray, method: str = "mean") -> tuple[int, float, np.ndarray]:
     """Return ``(class index, confidence, track probabilities)`` from ``(n_windows, n_classes)``.
 

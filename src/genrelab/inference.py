@@ -12,7 +12,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from genrelab import parallel
-from genrelab.aggregate import aggregate, choose_windows, parse_aggregate
+from genrelab.aggregate import aggregate, choose_windows, count_windows, parse_aggregate
 from genrelab.audio.level import LevelMeter
 from genrelab.errors import AudioError, GenrelabError
 from genrelab.labels import resolve_labels, restrict
@@ -118,13 +118,25 @@ class Classifier:
             return None
         return self.frontend.track_tags(np.concatenate(inputs), k)
 
+    def frontend_for(self, n_windows: int | None) -> Any:
+        """The front end for a track of ``n_windows`` windows (``None``: not known up front).
+
+        A musicnn front end with a patch budget hears short tracks through more patches per
+        window; every other front end is the same for every track.
+        """
+        adapt = getattr(self.frontend, "for_track", None)
+        return self.frontend if adapt is None or n_windows is None else adapt(n_windows)
+
     def _predict(
-        self, windows: list[np.ndarray], keep_inputs: list[np.ndarray] | None = None
+        self,
+        windows: list[np.ndarray],
+        keep_inputs: list[np.ndarray] | None = None,
+        frontend: Any = None,
     ) -> np.ndarray:
         # One BLAS thread: a matrix product's last bits depend on the thread count, and
         # the windows already run in parallel (genrelab.parallel).
         with threadpool_limits(1):
-            inputs = self.frontend(windows, self.sr)
+            inputs = (frontend or self.frontend)(windows, self.sr)
             if keep_inputs is not None:
                 keep_inputs.append(inputs)
             return restrict(self.bundle.model.predict_proba(inputs), self.columns)
@@ -170,7 +182,8 @@ class Classifier:
         meter.check(path)
         spans = choose_windows(aggregate, y.size, self.sr, self.window_s, self.hop_s, self.tail_s)
         inputs = self._keep()
-        proba = self._predict([y[w.start : w.end] for w in spans], inputs)
+        frontend = self.frontend_for(len(spans))
+        proba = self._predict([y[w.start : w.end] for w in spans], inputs, frontend)
         spans_s = [(w.start_s, w.end_s) for w in spans]
         return self._finish(path, spans_s, proba, aggregate, inputs or [])
 
@@ -187,15 +200,20 @@ class Classifier:
             meter.add(y)
             meter.check(path_str)
             inputs = self._keep()
-            proba = self._predict([y], inputs)
+            proba = self._predict([y], inputs, self.frontend_for(1))
             spans = [(window.start_s, window.end_s)]
             return self._finish(path_str, spans, proba, "middle", inputs or [])
         if parse_aggregate(aggregate).whole_file:  # random:N: placed by the whole length
             y, _ = load(path, sr=self.sr)
             return self.classify_signal(y, self.sr, aggregate, path_str)
         meta = info(path)
-        if meta.duration is not None:
-            self._check_length(round(meta.duration * self.sr), path_str)
+        n_samples = None if meta.duration is None else round(meta.duration * self.sr)
+        if n_samples is not None:
+            self._check_length(n_samples, path_str)
+        n_windows = count_windows(
+            "mean", n_samples, self.sr, self.window_s, self.hop_s, self.tail_s
+        )
+        frontend = self.frontend_for(n_windows)
         spans: list[tuple[float, float]] = []
         rows: list[np.ndarray] = []
         batch: list[np.ndarray] = []
@@ -211,10 +229,10 @@ class Classifier:
             meter.add(samples)
             batch.append(samples)
             if len(batch) == BATCH_WINDOWS:
-                rows.append(self._predict(batch, inputs))
+                rows.append(self._predict(batch, inputs, frontend))
                 batch = []
         if batch:
-            rows.append(self._predict(batch, inputs))
+            rows.append(self._predict(batch, inputs, frontend))
         if not rows:
             raise AudioError(f"{path_str}: no audio could be decoded")
         meter.check(path_str)

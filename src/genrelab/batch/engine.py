@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from genrelab.aggregate import aggregate, choose_windows, parse_aggregate
+from genrelab.aggregate import aggregate, choose_windows, count_windows, parse_aggregate
 from genrelab.audio.level import LevelMeter
 from genrelab.errors import AudioError, GenrelabError, ModelError
 from genrelab.inference import (
@@ -184,6 +184,14 @@ class Windowing:
             yield (w.start_s, w.end_s), samples
         meter.check(name)
 
+    def count(self, path: str | Path, method: str) -> int | None:
+        """How many windows :meth:`windows` will cut from ``path`` (``None``: no length known)."""
+        from genrelab.audio import info
+
+        duration = None if parse_aggregate(method).whole_file else info(path).duration
+        n = None if duration is None else round(duration * self.sr)
+        return count_windows(method, n, self.sr, self.window_s, self.hop_s, self.tail_s)
+
     def decode(self, path: str | Path, method: str) -> tuple[list[Span], np.ndarray]:
         """All windows of a file stacked ``(n_windows, n_samples)``: the Ray decode stage."""
         spans, samples = [], []
@@ -229,10 +237,13 @@ class Engine:
                 )
             self._columns.append([member.labels.index(label) for label in self.labels])
 
-    def features(self, member: int, windows: Sequence[np.ndarray]) -> np.ndarray:
+    def features(
+        self, member: int, windows: Sequence[np.ndarray], n_windows: int | None = None
+    ) -> np.ndarray:
+        """Front-end rows of some of a track's windows; ``n_windows``: the track's count."""
         c = self.members[member]
         with threadpool_limits(1):
-            return c.frontend(list(windows), c.sr)
+            return c.frontend_for(n_windows)(list(windows), c.sr)
 
     def predict(self, member: int, inputs: np.ndarray) -> np.ndarray:
         """Window probabilities with columns in ``self.labels`` order."""
@@ -251,8 +262,10 @@ class Engine:
         rows: list[np.ndarray] = []
         batch: list[np.ndarray] = []
 
+        n_windows = self.windowing[member].count(path, self.spec.aggregate)
+
         def flush() -> None:
-            inputs = self.features(member, batch)
+            inputs = self.features(member, batch, n_windows)
             if keep_inputs is not None:
                 keep_inputs.append(inputs)
             rows.append(self.predict(member, inputs))

@@ -72,7 +72,8 @@ class FeatureStage:
         if row["error"]:
             return row
         try:
-            inputs = self.engine.features(row["member"], list(row["windows"]))
+            windows = list(row["windows"])
+            inputs = self.engine.features(row["member"], windows, len(windows))
         except Exception as err:
             return _failed(row, err)
         rest = {k: v for k, v in row.items() if k != "windows"}

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from genrelab.experiments.compare import Inputs
 
 _PROTOCOLS = (
-    "kfold-K, random-A-B-C, gtzan-filtered, official (leaky demos: random-rows-A-B-C, kfold-rows-K)"
+    "kfold-K, random-A-B-C, gtzan-filtered, official, cross-source (with --test-data; leaky "
+    "demos: random-rows-A-B-C, kfold-rows-K)"
 )
 
 
@@ -110,12 +111,30 @@ def compare(
     hop: HopOption = None,
     audio_window: AudioWindowOption = 3.0,
     jobs: JobsOption = 1,
+    test_data: Annotated[
+        str | None,
+        typer.Option(
+            "--test-data",
+            help="With --protocol cross-source: comma-separated datasets to score on (--data "
+            "may then list several training datasets).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run models under the same protocol and seeds; write a leaderboard and an HTML report.
 
     Writes leaderboard.csv, leaderboard.md, results.json, report.html and figures/ to --out.
     Protocols that put windows of one track on both sides of a split are flagged loudly.
+    --protocol cross-source fits on --data and scores each --test-data source (by
+    leave-artist-group-out CV when it is also a training source), per source and per class.
     """
+    if "cross-source" in _names(protocol, "protocol"):
+        _cross_source(
+            models, data, test_data, protocol, output, param, feature_set, window, hop, jobs
+        )
+        return
+    if test_data is not None:
+        raise GenrelabError("--test-data goes with --protocol cross-source")
     from genrelab.experiments.compare import compare as run_compare
     from genrelab.experiments.compare import leaderboard, leak_message, write_results
 
@@ -335,3 +354,61 @@ def ensemble(
 
         _show_validation(bundle.card.validation)
     out.print(f"{method.value} ensemble of {len(bundles)} bundles written to [bold]{target}[/bold]")
+
+
+def _cross_source(
+    models: str,
+    data: str,
+    test_data: str | None,
+    protocol: str,
+    output: Path,
+    param: list[str] | None,
+    feature_set: str,
+    window: float,
+    hop: float | None,
+    jobs: int,
+) -> None:
+    from rich.table import Table
+
+    from genrelab.atomic import write_json, write_text
+    from genrelab.experiments.cross_source import cross_source, load_source, markdown
+
+    if _names(protocol, "protocol") != ["cross-source"]:
+        raise GenrelabError("cross-source runs alone: give --protocol cross-source only")
+    if not test_data:
+        raise GenrelabError("--protocol cross-source needs --test-data (datasets to score on)")
+    names = _names(models, "model")
+    params = _model_params(param)
+    specs = list(dict.fromkeys(_names(data, "dataset") + _names(test_data, "dataset")))
+    sources = {}
+    for spec in specs:
+        err.print(f"featurising {spec}", highlight=False, soft_wrap=True)
+        sources[spec] = load_source(spec, feature_set, window, hop, jobs)
+        for path, message in sources[spec].errors:
+            err.print(f"genrelab: skipped {path}: {message}", highlight=False, soft_wrap=True)
+    train = [sources[s] for s in _names(data, "dataset")]
+    test = [sources[s] for s in _names(test_data, "dataset")]
+
+    def step(text: str) -> None:
+        err.print(f"cross-source · {text}", highlight=False, soft_wrap=True)
+
+    results = [cross_source(m, params.get(m, {}), train, test, on_step=step) for m in names]
+    table = Table(title="cross-source: worst source first", title_justify="left")
+    for column in ("model", "test source", "how", "accuracy", "recall per class", "unscored"):
+        table.add_column(column, overflow="fold")
+    for r in results:
+        for name, s in sorted(r["sources"].items(), key=lambda kv: kv[1]["metrics"]["accuracy"]):
+            per = s["metrics"]["per_class"]
+            recall = ", ".join(f"{c} {v['recall']:.2f}" for c, v in per.items() if v["support"])
+            unscored = s["unscored"]
+            skipped = (
+                f"{unscored['files']} ({', '.join(unscored['labels'])})"
+                if unscored["files"]
+                else ""
+            )
+            acc = f"{s['metrics']['accuracy']:.3f}"
+            table.add_row(r["model"], name, s["how"], acc, recall, skipped)
+    out.print(table)
+    write_json(output / "cross_source.json", results)
+    write_text(output / "cross_source.md", markdown(results))
+    out.print(f"results written to [bold]{output}[/bold] (cross_source.json, cross_source.md)")

@@ -91,6 +91,12 @@ def logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
+def _as_list(layer: str | Sequence[str] | None) -> list[str]:
+    if layer is None:
+        return []
+    return [layer] if isinstance(layer, str) else list(layer)
+
+
 def _pooled_names(names: Sequence[str], how: str) -> list[str]:
     if how == "mean+std":
         return [f"{n}.mean" for n in names] + [f"{n}.std" for n in names]
@@ -117,7 +123,10 @@ class MusicnnEmbedder:
     with ``tag_logits`` their log-odds (which linear heads separate better than probabilities
     squashed near 0 and 1). ``features`` prepends a handcrafted feature set computed on the
     window at its own rate (for models that stack both). ``max_patches`` keeps that many of a
-    window's patches, spread by :func:`spread` (bounded network time on long windows).
+    window's patches, spread by :func:`spread` (bounded network time on long windows);
+    ``patch_budget`` raises that for short tracks (see :meth:`for_track`). ``also`` runs a
+    second musicnn model on the same patches (one log-mel pass) and appends its
+    ``also_layer`` embeddings and, with ``tags``, its tags.
     """
 
     model: str = "MSD_musicnn"
@@ -129,12 +138,22 @@ class MusicnnEmbedder:
     max_patches: int | None = None
     features: str | None = None
     backend: str = "onnx"
+    also: str | None = None
+    also_layer: str | Sequence[str] | None = None
+    patch_budget: int | None = None
 
     def __post_init__(self) -> None:
         check_model(self.model)
-        if isinstance(self.layer, list):  # from a JSON card; a tuple keeps the embedder hashable
-            object.__setattr__(self, "layer", tuple(self.layer))
-        for layer in self.layers:
+        if self.also is not None:
+            check_model(self.also)
+        for name in ("layer", "also_layer"):
+            if isinstance(getattr(self, name), list):  # from a JSON card; tuples stay hashable
+                object.__setattr__(self, name, tuple(getattr(self, name)))
+        if self.also is None and self.also_layer is not None:
+            raise ModelError("also_layer needs also (a second musicnn model)")
+        if self.patch_budget is not None and self.patch_budget < 1:
+            raise ModelError(f"patch_budget must be at least 1, got {self.patch_budget}")
+        for layer in self.layers + self.also_layers:
             if layer not in EMBEDDINGS:
                 raise ModelError(
                     f"unknown musicnn layer {layer!r}; choose one of {', '.join(EMBEDDINGS)}"
@@ -154,9 +173,20 @@ class MusicnnEmbedder:
 
     @property
     def layers(self) -> list[str]:
-        if self.layer is None:
-            return []
-        return [self.layer] if isinstance(self.layer, str) else list(self.layer)
+        return _as_list(self.layer)
+
+    @property
+    def also_layers(self) -> list[str]:
+        return _as_list(self.also_layer)
+
+    def for_track(self, n_windows: int) -> MusicnnEmbedder:
+        """This front end for a track of ``n_windows`` windows: with a ``patch_budget``, short
+        tracks get more patches per window (a 30 s clip all 10), so every track is heard
+        through about the same number of patches while long ones keep bounded time."""
+        if self.patch_budget is None or self.max_patches is None or n_windows < 1:
+            return self
+        per_window = max(self.max_patches, self.patch_budget // n_windows)
+        return self if per_window == self.max_patches else replace(self, max_patches=per_window)
 
     @property
     def sample_rate(self) -> int:
@@ -172,7 +202,9 @@ class MusicnnEmbedder:
         layer = self.layer if self.layer is None or isinstance(self.layer, str) else self.layers
         spec: dict[str, Any] = {"kind": "musicnn", "model": self.model, "layer": layer}
         spec.update(pool=self.pool, tags=self.tags)
-        for key in ("tag_logits", "patch_hop", "max_patches", "features"):
+        if self.also is not None:
+            spec.update(also=self.also, also_layer=self.also_layers or None)
+        for key in ("tag_logits", "patch_hop", "max_patches", "patch_budget", "features"):
             if (value := getattr(self, key)) not in (None, False):
                 spec[key] = value
         return spec
@@ -182,15 +214,23 @@ class MusicnnEmbedder:
         width = {"max_pool": 753, "mean_pool": 753, "penultimate": 200}
         for layer in self.layers:
             names += _pooled_names([f"{layer}{i}" for i in range(width[layer])], self.pool)
+        kind = "tag_logit" if self.tag_logits else "tag"
         if self.tags:
-            kind = "tag_logit" if self.tag_logits else "tag"
             names += _pooled_names([f"{kind}:{t}" for t in tag_names(self.model)], self.pool)
+        if self.also is not None:
+            for layer in self.also_layers:
+                ids = [f"{self.also}:{layer}{i}" for i in range(width[layer])]
+                names += _pooled_names(ids, self.pool)
+            if self.tags:
+                ids = [f"{self.also}:{kind}:{t}" for t in tag_names(self.also)]
+                names += _pooled_names(ids, self.pool)
         return tuple(names)
 
     def fingerprint(self) -> str:
         """What makes the values change: the spec and the shipped network."""
-        network = _file_digest(resource_dir() / f"{self.model}.onnx")
-        return json.dumps([self.spec(), network], sort_keys=True)
+        models = [self.model] + ([self.also] if self.also else [])
+        networks = [_file_digest(resource_dir() / f"{m}.onnx") for m in models]
+        return json.dumps([self.spec(), *networks], sort_keys=True)
 
     def _select(self, x: np.ndarray) -> np.ndarray:
         return x if self.max_patches is None else x[spread(len(x), self.max_patches)]
@@ -205,17 +245,21 @@ class MusicnnEmbedder:
             fn = get_feature_set(self.features).fn
             handcrafted = parallel.starmap(fn, ((w, sr) for w in windows))
         per_window = [self._select(patches(w, sr, self.patch_hop)) for w in windows]
-        out = _tagger(self.model, self.backend).predict(np.concatenate(per_window))
+        x = np.concatenate(per_window)
+        runs = [(_tagger(self.model, self.backend).predict(x), self.layers)]
+        if self.also is not None:
+            runs.append((_tagger(self.also, self.backend).predict(x), self.also_layers))
         bounds = np.cumsum([0, *map(len, per_window)])
         rows = []
         for i, (lo, hi) in enumerate(itertools.pairwise(bounds)):
             parts = [handcrafted[i].result()] if self.features else []
-            parts += [pool(out[layer][lo:hi], self.pool) for layer in self.layers]
-            if self.tags:
-                tags = out["taggram"][lo:hi].astype(np.float64)
-                if self.tag_logits:
-                    tags = logit(tags)
-                parts.append(pool(tags, self.pool))
+            for out, layers in runs:
+                parts += [pool(out[layer][lo:hi], self.pool) for layer in layers]
+                if self.tags:
+                    tags = out["taggram"][lo:hi].astype(np.float64)
+                    if self.tag_logits:
+                        tags = logit(tags)
+                    parts.append(pool(tags, self.pool))
             rows.append(np.concatenate(parts))
         return np.asarray(rows, dtype=np.float64)
 

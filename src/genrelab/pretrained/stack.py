@@ -64,17 +64,36 @@ class ColumnStackModel(GenreModel):
         return self.set_members(fitted)
 
     def set_members(self, fitted: list[GenreModel]) -> ColumnStackModel:
-        """Adopt members fitted elsewhere (e.g. on different rows); their classes must agree."""
-        classes = [list(map(str, m.classes_)) for m in fitted]
-        if len(fitted) != len(self.members) or any(c != classes[0] for c in classes):
-            raise ModelError("column_stack members must be fitted on the same classes")
+        """Adopt members fitted elsewhere (e.g. on different rows and classes).
+
+        The stack answers over the union of its members' classes (the first member's order,
+        then the others' new ones). A member without some class has no opinion on it: it
+        gives that class its mean log-probability, so it neither favours nor vetoes it.
+        """
+        if len(fitted) != len(self.members):
+            raise ModelError(f"column_stack has {len(self.members)} members, got {len(fitted)}")
+        classes: list[str] = []
+        for model in fitted:
+            classes += [c for c in map(str, model.classes_) if c not in classes]
         self.models_ = fitted
-        self.classes_ = fitted[0].classes_
+        self.classes_ = np.asarray(classes)
+        self._index = [[classes.index(str(c)) for c in m.classes_] for m in fitted]
         return self
 
     def member_probas(self, X: np.ndarray) -> list[np.ndarray]:
+        """Each member's probabilities over the stack's classes (neutral where it has none)."""
         X = np.asarray(X)
-        return [m.predict_proba(self._slice(X, i)) for i, m in enumerate(self.models_)]
+        out = []
+        for i, model in enumerate(self.models_):
+            proba = model.predict_proba(self._slice(X, i))
+            if len(self._index[i]) == len(self.classes_):
+                out.append(proba[:, np.argsort(self._index[i])])
+                continue
+            logs = np.log(np.clip(proba, FLOOR, 1.0))
+            full = np.repeat(logs.mean(axis=1, keepdims=True), len(self.classes_), axis=1)
+            full[:, self._index[i]] = logs
+            out.append(np.exp(full))
+        return out
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         weights = self.weights or [1.0] * len(self.members)
@@ -95,3 +114,56 @@ class ColumnStackModel(GenreModel):
                 for i, m in enumerate(model.members)
             ]
         )
+
+
+@register_model("tag_prior")
+class TagPriorModel(GenreModel):
+    """Zero-shot genre scores from pretrained tag log-odds: no training, nothing to overfit.
+
+    ``genres`` maps each genre to the columns (within this member's input) of the tags that
+    name it; a genre scores the largest log-odds among its tags (``missing`` when it has
+    none, e.g. reggae, which neither musicnn tagger knows), and ``softmax(score /
+    temperature)`` makes probabilities. Inside a :class:`ColumnStackModel` it keeps what the
+    taggers learnt from millions of tracks in the answer, where heads fitted on a few hundred
+    clips would learn one dataset's recordings instead.
+    """
+
+    def __init__(
+        self, genres: dict[str, list[int]], temperature: float = 1.0, missing: float = -4.0
+    ):
+        if not genres:
+            raise ModelError("tag_prior needs genres: {genre: [tag columns]}")
+        if temperature <= 0:
+            raise ModelError(f"tag_prior temperature must be positive, got {temperature}")
+        self.genres = {str(g): [int(c) for c in cols] for g, cols in genres.items()}
+        self.temperature = float(temperature)
+        self.missing = float(missing)
+        self.classes_ = np.asarray(sorted(self.genres), dtype=str)
+
+    def get_params(self) -> dict[str, Any]:
+        return {"genres": self.genres, "temperature": self.temperature, "missing": self.missing}
+
+    def fit(self, X, y, *, X_valid=None, y_valid=None):
+        """Nothing to learn; only checks the labels are genres it can score."""
+        unknown = sorted(set(map(str, y)) - set(self.genres))
+        if unknown:
+            raise ModelError(f"tag_prior has no tags for {', '.join(unknown)}")
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        scores = np.full((len(X), len(self.classes_)), self.missing)
+        for j, genre in enumerate(self.classes_):
+            if cols := self.genres[genre]:
+                scores[:, j] = X[:, cols].max(axis=1)
+        logits = scores / self.temperature
+        logits -= logits.max(axis=1, keepdims=True)
+        out = np.exp(logits)
+        return out / out.sum(axis=1, keepdims=True)
+
+    def save(self, directory: Path) -> None:
+        """Everything is in the card's params."""
+
+    @classmethod
+    def load(cls, directory: Path, params: dict[str, Any]) -> TagPriorModel:
+        return cls(**params)
