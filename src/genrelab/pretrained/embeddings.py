@@ -203,7 +203,11 @@ class MusicnnEmbedder:
         spec: dict[str, Any] = {"kind": "musicnn", "model": self.model, "layer": layer}
         spec.update(pool=self.pool, tags=self.tags)
         if self.also is not None:
-            spec.update(also=self.also, also_layer=self.also_layers or None)
+            also_layer = self.also_layer
+            spec.update(
+                also=self.also,
+                also_layer=list(also_layer) if isinstance(also_layer, tuple) else also_layer,
+            )
         for key in ("tag_logits", "patch_hop", "max_patches", "patch_budget", "features"):
             if (value := getattr(self, key)) not in (None, False):
                 spec[key] = value
