@@ -178,11 +178,11 @@ def test_the_shipped_default_loads_without_any_pickle():
         "from genrelab.models import load_bundle\n"
         "bundle = load_bundle()\n"
         "import numpy as np\n"
-        "print(bundle.model.predict_proba(np.zeros((1, 1060))).shape)\n"
+        "print(bundle.model.predict_proba(np.zeros((1, 1253))).shape)\n"
         "print(sorted(m for m in ('joblib', 'sklearn', 'xgboost', 'torch') if m in sys.modules))\n"
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     out = subprocess.run(
         [sys.executable, "-c", child], capture_output=True, text=True, env=env, check=True
     ).stdout.splitlines()
-    assert out == ["(1, 10)", "[]"]
+    assert out == ["(1, 11)", "[]"]

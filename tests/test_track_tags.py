@@ -37,9 +37,9 @@ def test_the_default_model_tags_tracks_from_its_own_musicnn_rows(write_wav, monk
     monkeypatch.setattr(engine, "track_tags", _no_second_pass)
     runner = engine.EngineSpec(tags=True).build()
     result = runner.classify(path)
-    frontend = runner.members[0].frontend
     windows = [w for _, w in runner.windowing[0].windows(path, "mean")]
     assert len(windows) == 2  # 30 s, then the 10 s tail's end-aligned window
+    frontend = runner.members[0].frontend_for(len(windows))  # patches as classify uses them
     rows = frontend(windows, runner.members[0].sr)
     # Mean over windows of each window's tag probabilities (its mean log-odds, squashed).
     names = tag_names("MSD_musicnn")
