@@ -2,8 +2,8 @@
 
 Engines, each measured in its own fresh process (so peak RSS is that engine's own):
 
-- ``fast``: the default bundle (57 features by the exact fast path + musicnn ONNX experts);
-- ``librosa``: the same bundle with straight librosa calls for the 57 features (the reference);
+- ``default``: the default bundle (one log-mel pass, MSD and MTT musicnn through onnxruntime
+  on 2 patches per 30 s window, all 10 when the track is a single window);
 - ``musicnn-onnx``: MSD musicnn tags through onnxruntime over 3 s patches;
 - ``ast-hf``: an AST-base-sized random transformer through the Hugging Face
   ``audio-classification`` pipeline over 10 s windows (needs torch + transformers).
@@ -11,7 +11,7 @@ Engines, each measured in its own fresh process (so peak RSS is that engine's ow
 Warm times exclude imports and model loading (one warm-up call first); the last rows time the
 whole ``genrelab classify`` command as a fresh process, and peak RSS on a 60-minute file.
 
-    python bench/classify.py                 # 200-track folder (slow for librosa / AST)
+    python bench/classify.py                 # 200-track folder (slow for AST)
     python bench/classify.py --tracks 20     # a quicker run
 """
 
@@ -31,7 +31,7 @@ import soundfile as sf
 from genrelab import synth
 
 SR = 22050
-ENGINES = ("fast", "librosa", "musicnn-onnx", "ast-hf")
+ENGINES = ("default", "musicnn-onnx", "ast-hf")
 STYLES = ("rock", "classical", "disco", "ambient")
 
 
@@ -60,16 +60,9 @@ def make_inputs(root: Path, tracks: int) -> dict[str, list[Path]]:
 
 def engine(name: str):
     """A callable ``path -> label`` for the engine, built once (model loading is not timed)."""
-    if name in ("fast", "librosa"):
+    if name == "default":
         from genrelab.inference import Classifier
 
-        if name == "librosa":
-            # The same bundle with the 57 features from straight librosa calls.
-            from genrelab.features.reference import gtzan_features
-            from genrelab.features.sets import FeatureSet, get_feature_set, register_feature_set
-
-            fast = get_feature_set("gtzan57")
-            register_feature_set(FeatureSet(fast.name, fast.names, gtzan_features), replace=True)
         classifier = Classifier()
         return lambda path: classifier.classify_file(path).genre
     if name == "musicnn-onnx":
@@ -189,19 +182,12 @@ def main() -> None:
         for label in inputs:
             table.add_column(label, justify="right")
         table.add_column("peak RSS", justify="right")
-        ref = results.get("librosa")
         for name, res in results.items():
             if res is None:
                 table.add_row(name, *["n/a"] * (len(inputs) + 1))
                 continue
-            cells = []
-            for label in inputs:
-                cell = f"{res['times'][label]:.2f} s"
-                if ref is not None:
-                    cell += f" ({ref['times'][label] / res['times'][label]:.1f}x)"
-                cells.append(cell)
+            cells = [f"{res['times'][label]:.2f} s" for label in inputs]
             table.add_row(name, *cells, f"{res['rss_mb']:.0f} MB")
-        table.caption = "(n.nx): speed-up over the librosa reference on the same input"
         console = Console()
         console.print(table)
 
