@@ -170,7 +170,13 @@ def cross_source(
 def markdown(results: Sequence[dict[str, Any]]) -> str:
     """One table: a row per model and test source, recall per class, the worst source first."""
     classes = sorted(
-        {c for r in results for s in r["sources"].values() for c in s["metrics"]["per_class"]}
+        {
+            c
+            for r in results
+            for s in r["sources"].values()
+            for c, m in s["metrics"]["per_class"].items()
+            if m["support"]
+        }
     )
     head = ["model", "test source", "how", "accuracy", *(f"recall {c}" for c in classes)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
