@@ -14,21 +14,11 @@ import pytest
 import soundfile as sf
 
 from genrelab.features import FEATURE_SETS, GTZAN_FEATURE_NAMES
+from genrelab.labels import GTZAN
 
 pytestmark = pytest.mark.shared
 
-GENRES = (
-    "blues",
-    "classical",
-    "country",
-    "disco",
-    "hiphop",
-    "jazz",
-    "metal",
-    "pop",
-    "reggae",
-    "rock",
-)
+GENRES = GTZAN
 CLIPS = [
     pytest.param(
         f"{genre}.{i:05d}", marks=() if i == 0 else pytest.mark.slow, id=f"{genre}.{i:05d}"
