@@ -213,7 +213,11 @@ def test_the_first_trial_is_the_defaults_so_tuning_never_ends_below_them(
     result, study = tune(Inputs(str(table)), "knn", 3, tmp_path, "kfold-2")
     first = study.trials[0]
     assert first.user_attrs["defaults"] and first.params == {}
-    assert first.user_attrs["model_params"] == {"n_neighbors": 7, "weights": "distance"}
+    assert first.user_attrs["model_params"] == {
+        "n_neighbors": 7,
+        "weights": "distance",
+        "n_jobs": 1,
+    }
     assert result.best_value >= first.value
     assert json.loads((tmp_path / "best.json").read_text())["finished"] == 3
 

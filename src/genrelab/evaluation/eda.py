@@ -151,7 +151,7 @@ def feature_distributions(labels: Sequence[str], features: np.ndarray, path: Pat
 def _index(
     out: Path, title: str, folder_figures: list[Path], files: list[tuple[Track, Path]]
 ) -> Path:
-    from genrelab.experiments.compare import write_text_atomic
+    from genrelab.atomic import write_text as write_text_atomic
 
     def img(path: Path, alt: str) -> str:
         ref = html.escape(path.relative_to(out).as_posix(), quote=True)
