@@ -151,7 +151,7 @@ def feature_distributions(labels: Sequence[str], features: np.ndarray, path: Pat
 def _index(
     out: Path, title: str, folder_figures: list[Path], files: list[tuple[Track, Path]]
 ) -> Path:
-    from genrelab.atomic import write_text as write_text_atomic
+    from genrelab.atomic import write_text
 
     def img(path: Path, alt: str) -> str:
         ref = html.escape(path.relative_to(out).as_posix(), quote=True)
@@ -173,7 +173,7 @@ def _index(
         "</style></head><body>"
         f"<h1>{html.escape(title)}</h1>" + "".join(parts) + "</body></html>\n"
     )
-    return write_text_atomic(out / "index.html", page)
+    return write_text(out / "index.html", page)
 
 
 def explore(
