@@ -1,7 +1,23 @@
-"""genrelab: music genre classification, from audio file to genre, and the tools to train models."""
+"""genrelab: music genre classification, from audio file to genre, and the tools to train models.
 
+>>> import genrelab
+>>> genrelab.classify("song.mp3").genre  # doctest: +SKIP
+'rock'
+"""
+
+from genrelab import synth
+from genrelab.api import classify, load_model
 from genrelab.errors import AudioError, DataError, GenrelabError, ModelError
 
 __version__ = "0.1.0"
 
-__all__ = ["AudioError", "DataError", "GenrelabError", "ModelError", "__version__"]
+__all__ = [
+    "AudioError",
+    "DataError",
+    "GenrelabError",
+    "ModelError",
+    "__version__",
+    "classify",
+    "load_model",
+    "synth",
+]

@@ -99,6 +99,16 @@ class Classifier:
         # A tail at least a third of a window long gets one more, end-aligned window.
         self.tail_s = self.window_s / 3
 
+    def classify(
+        self, audio: str | Path | np.ndarray, sr: int | None = None, aggregate: str = "mean"
+    ) -> Classification:
+        """A file (streamed) or a mono signal at ``sr`` Hz (required for an array)."""
+        if isinstance(audio, str | Path):
+            return self.classify_file(audio, aggregate)
+        if sr is None:
+            raise AudioError("give sr, the sample rate of the signal")
+        return self.classify_signal(np.asarray(audio), sr, aggregate)
+
     def restricted(self, labels: str | Sequence[str] | None) -> Classifier:
         """This classifier answering over ``labels`` only; shares the loaded model."""
         other = copy.copy(self)
