@@ -41,10 +41,10 @@ def test_the_default_model_tags_tracks_from_its_own_musicnn_rows(write_wav, monk
     assert len(windows) == 2  # 30 s, then the 10 s tail's end-aligned window
     frontend = runner.members[0].frontend_for(len(windows))  # patches as classify uses them
     rows = frontend(windows, runner.members[0].sr)
-    # Mean over windows of each window's tag probabilities (its mean log-odds, squashed).
+    # Mean over windows of each window's mean tag probability over its patches.
     names = tag_names("MSD_musicnn")
-    first = frontend.names().index(f"tag_logit:{names[0]}.mean")
-    scores = (1 / (1 + np.exp(-rows[:, first : first + len(names)]))).mean(axis=0)
+    first = frontend.names().index(f"tag_prob:{names[0]}.mean")
+    scores = rows[:, first : first + len(names)].mean(axis=0)
     best = np.argsort(-scores, kind="stable")[:5]
     assert [t for t, _ in result["tags"]] == [names[i] for i in best]
     assert [s for _, s in result["tags"]] == [round(float(scores[i]), 4) for i in best]
@@ -84,3 +84,28 @@ def test_one_confident_window_is_not_averaged_away_in_log_odds():
     assert next(iter(tags)) == "Hip-Hop"
     assert tags["Hip-Hop"] == pytest.approx((0.98 + 3 * 0.01) / 4, abs=1e-4)
     assert tags["rock"] == pytest.approx(0.09, abs=1e-4)
+
+
+def test_classify_tags_equal_genrelab_tags_per_window_on_a_medley(write_wav, capsys):
+    """A 30 s medley is one window: classify hears all its patches, as ``tags --segment 30``."""
+    import json
+
+    from genrelab.cli import main
+
+    medley = np.concatenate(
+        [synth.song(10.0, style=s, seed=i) for i, s in enumerate(("rock", "classical", "disco"))]
+    )
+    path = write_wav("medley.wav", medley)
+
+    def cli(argv):
+        with pytest.raises(SystemExit) as exit_info:
+            main([str(a) for a in argv])
+        assert exit_info.value.code in (0, None)
+        return json.loads(capsys.readouterr().out)
+
+    [classified] = cli(["classify", path, "--json"])
+    [tagged] = cli(["tags", path, "--json", "--top", "5", "--segment", "30"])
+    assert len(classified["windows"]) == 1 and len(tagged["segments"]) == 1
+    assert [t for t, _ in classified["tags"]] == [t for t, _ in tagged["tags"]]
+    for (_, mine), (_, theirs) in zip(classified["tags"], tagged["tags"], strict=True):
+        assert mine == pytest.approx(theirs, abs=1e-4)

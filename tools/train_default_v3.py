@@ -60,6 +60,7 @@ FRONTEND = {
     "also_layer": ["penultimate"],
     "max_patches": 2,
     "patch_budget": 16,
+    "tag_probs": True,  # last: the tags classify reports (the heads do not read them)
 }
 WINDOWING = {"window_s": 30.0, "hop_s": 30.0, "min_s": 3.0}
 BLOCKS = {

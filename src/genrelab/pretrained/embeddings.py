@@ -126,7 +126,9 @@ class MusicnnEmbedder:
     window's patches, spread by :func:`spread` (bounded network time on long windows);
     ``patch_budget`` raises that for short tracks (see :meth:`for_track`). ``also`` runs a
     second musicnn model on the same patches (one log-mel pass) and appends its
-    ``also_layer`` embeddings and, with ``tags``, its tags.
+    ``also_layer`` embeddings and, with ``tags``, its tags. ``tag_probs`` (with ``tag_logits``)
+    appends, last, the window's mean tag probabilities of ``model``: what a track's tags are
+    read from (:meth:`track_tags`), as ``genrelab tags`` averages probabilities, not log-odds.
     """
 
     model: str = "MSD_musicnn"
@@ -141,6 +143,7 @@ class MusicnnEmbedder:
     also: str | None = None
     also_layer: str | Sequence[str] | None = None
     patch_budget: int | None = None
+    tag_probs: bool = False
 
     def __post_init__(self) -> None:
         check_model(self.model)
@@ -162,6 +165,8 @@ class MusicnnEmbedder:
             raise ModelError("a musicnn front end needs a layer, tags=true, or both")
         if self.tag_logits and not self.tags:
             raise ModelError("tag_logits needs tags=true")
+        if self.tag_probs and not self.tag_logits:
+            raise ModelError("tag_probs adds probabilities to tag_logits rows; it needs tag_logits")
         if self.pool not in POOLS:
             raise ModelError(f"unknown pooling {self.pool!r}; choose one of {', '.join(POOLS)}")
         if self.max_patches is not None and self.max_patches < 1:
@@ -208,7 +213,8 @@ class MusicnnEmbedder:
                 also=self.also,
                 also_layer=list(also_layer) if isinstance(also_layer, tuple) else also_layer,
             )
-        for key in ("tag_logits", "patch_hop", "max_patches", "patch_budget", "features"):
+        keys = ("tag_logits", "patch_hop", "max_patches", "patch_budget", "features", "tag_probs")
+        for key in keys:
             if (value := getattr(self, key)) not in (None, False):
                 spec[key] = value
         return spec
@@ -228,6 +234,8 @@ class MusicnnEmbedder:
             if self.tags:
                 ids = [f"{self.also}:{kind}:{t}" for t in tag_names(self.also)]
                 names += _pooled_names(ids, self.pool)
+        if self.tag_probs:
+            names += _pooled_names([f"tag_prob:{t}" for t in tag_names(self.model)], self.pool)
         return tuple(names)
 
     def fingerprint(self) -> str:
@@ -264,6 +272,8 @@ class MusicnnEmbedder:
                     if self.tag_logits:
                         tags = logit(tags)
                     parts.append(pool(tags, self.pool))
+            if self.tag_probs:
+                parts.append(pool(runs[0][0]["taggram"][lo:hi].astype(np.float64), self.pool))
             rows.append(np.concatenate(parts))
         return np.asarray(rows, dtype=np.float64)
 
@@ -286,10 +296,10 @@ class MusicnnEmbedder:
         if not self.tags or self.pool not in ("mean", "mean+std") or len(rows) == 0:
             return None
         tags = tag_names(self.model)
-        kind = "tag_logit" if self.tag_logits else "tag"
+        kind = "tag_prob" if self.tag_probs else "tag_logit" if self.tag_logits else "tag"
         first = self.names().index(f"{kind}:{tags[0]}.mean")
         scores = np.asarray(rows, dtype=np.float64)[:, first : first + len(tags)]
-        if self.tag_logits:
+        if kind == "tag_logit":
             scores = 1 / (1 + np.exp(-scores))
         scores = scores.mean(axis=0)
         from genrelab.pretrained.tagging import ranked
