@@ -8,6 +8,7 @@ broken links, an unreadable file, brackets and emoji in the name).
 
 from __future__ import annotations
 
+import http.client
 import io
 import json
 import os
@@ -26,7 +27,7 @@ from genrelab import synth
 from genrelab.audio import info, load
 from genrelab.cli import main
 from genrelab.errors import AudioError
-from genrelab.service import ServiceSettings, create_app
+from genrelab.service import ServiceSettings, background_server, create_app
 
 SR = 22050
 EXTENSIONS = ["wav", "flac", "ogg", "opus", "mp3", "au", "snd", "aiff", "aif", "m4a", "aac"]
@@ -107,6 +108,8 @@ def _build_corpus(root: Path) -> dict[str, str]:
         expect[name] = "contains non-finite samples (NaN/inf)"
     _float_wav(root / "1e30.wav", 1e30)
     expect["1e30.wav"] = "samples of magnitude 1e+30"
+    sf.write(root / "silent.wav", np.zeros(5 * SR, np.float32), SR)
+    expect["silent.wav"] = "no music detected (digital silence"
     sf.write(root / "tenth.wav", synth.song(0.1, seed=3), SR)
     expect["tenth.wav"] = "is 0.1 s long; this model needs at least 2.0 s"
     put("short.mp3", _encoded("MP3", "MPEG_LAYER_III", seconds=0.1), "s long; this model needs")
@@ -267,3 +270,41 @@ def test_the_api_answers_each_uploadable_entry_with_a_json_4xx(corpus, client):
         if data:  # an empty upload is refused before its name is read
             assert name in error, (name, error)
         assert str(root) not in error and "genrelab-uploads" not in error
+
+
+def _multipart(name: str, data: bytes) -> tuple[bytes, dict[str, str]]:
+    """A one-file form as a browser sends it (the name as raw UTF-8)."""
+    head = (
+        f'--b0undary\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    body = head + data + b"\r\n--b0undary--\r\n"
+    return body, {"Content-Type": "multipart/form-data; boundary=b0undary"}
+
+
+def test_one_keep_alive_connection_survives_the_whole_corpus(corpus, tiny_bundle, tmp_path):
+    """On a real server: each bad upload is a JSON 4xx naming it, and the very next request
+    on the same connection is classified (200)."""
+    root, expect = corpus
+    good = io.BytesIO()
+    sf.write(good, synth.song(3.0, style="rock", seed=8), SR, format="WAV")
+    settings = ServiceSettings(tmp_dir=tmp_path, warm_up=False)
+    with background_server(create_app(tiny_bundle, settings)) as url:
+        host, port = url.removeprefix("http://").split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        try:
+            conn.connect()
+            sock = conn.sock
+            names = [n for n in expect if (root / n).is_file() and not (root / n).is_symlink()]
+            for name in names:
+                conn.request("POST", "/v1/classify", *_multipart(name, (root / name).read_bytes()))
+                response = conn.getresponse()
+                status, answer = response.status, json.loads(response.read())
+                assert 400 <= status < 500, (name, status, answer)
+                assert (root / name).stat().st_size == 0 or name in answer["error"], answer
+                conn.request("POST", "/v1/classify", *_multipart("good.wav", good.getvalue()))
+                response = conn.getresponse()
+                assert response.status == 200 and "genre" in json.loads(response.read()), name
+                assert conn.sock is sock, f"the connection was closed after {name}"
+        finally:
+            conn.close()

@@ -186,3 +186,16 @@ def test_the_shipped_default_loads_without_any_pickle():
         [sys.executable, "-c", child], capture_output=True, text=True, env=env, check=True
     ).stdout.splitlines()
     assert out == ["(1, 11)", "[]"]
+
+
+def test_the_service_loads_no_pickle_without_trust(tiny_bundle, tmp_path):
+    """``serve`` builds its app from the bundle the same way: a hostile pickle runs nothing."""
+    from genrelab.service import ServiceSettings, create_app
+
+    bundle = _copy(tiny_bundle, tmp_path)
+    marker = tmp_path / "pwned"
+    (bundle / "model" / "portable.npz").unlink()
+    (bundle / "model" / "pipeline.joblib").write_bytes(pickle.dumps(_Evil(marker)))
+    with pytest.raises(ModelError, match="--trust-bundle"):
+        create_app(bundle, ServiceSettings(tmp_dir=tmp_path, warm_up=False))
+    assert not marker.exists()

@@ -6,10 +6,14 @@ users' own genres are left alone when asked, and a killed run's temporaries are 
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import stat
 import subprocess
 import sys
+import textwrap
+import time
 from pathlib import Path
 
 import mutagen
@@ -17,9 +21,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from genrelab import synth
 from genrelab.audio import load
-from genrelab.batch import TagPolicy, parse_genre_map, tag_results, write_genre
+from genrelab.batch import TagPolicy, genre_tag, parse_genre_map, tag_results, write_genre
 from genrelab.batch import tags as tags_module
+from genrelab.cli import main
 from genrelab.errors import GenrelabError
 
 SR = 22050
@@ -39,6 +45,16 @@ def _genre(path: Path) -> list[str]:
     return list(mutagen.File(path).get("genre") or [])
 
 
+def _samples(path: Path) -> np.ndarray:
+    """The decoded samples, exactly as stored (16-bit integers: no rounding to compare)."""
+    return sf.read(path, dtype="int16", always_2d=True)[0]
+
+
+def _leftovers(folder: Path) -> list[str]:
+    """Hidden files in ``folder``: what a tag writer's temporary copies are named like."""
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
 def _result(path: Path, genre: str = "rock", confidence: float = 0.9) -> dict:
     return {"path": str(path), "genre": genre, "confidence": confidence}
 
@@ -47,10 +63,12 @@ def test_a_symlink_stays_a_link_and_its_target_is_tagged(tmp_path):
     target = _flac(tmp_path / "real.flac")
     link = tmp_path / "link.flac"
     link.symlink_to(target.name)
+    before = _samples(target)
     change = write_genre(link, "Rock")
     assert change.action == "written", change.reason
     assert link.is_symlink() and os.readlink(link) == target.name
     assert _genre(target) == ["Rock"]
+    np.testing.assert_array_equal(_samples(target), before)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.flac", "real.flac"]
 
 
@@ -59,11 +77,13 @@ def test_hard_links_stay_one_file(tmp_path):
     second = tmp_path / "b.flac"
     os.link(first, second)
     inode = first.stat().st_ino
+    before = _samples(first)
     assert write_genre(first, "Jazz").action == "written"
     assert first.stat().st_ino == second.stat().st_ino == inode
     assert first.stat().st_nlink == 2
     assert _genre(second) == ["Jazz"]
     np.testing.assert_array_equal(load(second)[0], load(tmp_path / "a.flac")[0])
+    np.testing.assert_array_equal(_samples(second), before)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.flac", "b.flac"]
 
 
@@ -72,38 +92,50 @@ def test_owner_group_and_mode_are_kept(tmp_path):
     path = _flac(tmp_path / "theirs.flac")
     os.chown(path, 1, 2)  # daemon / bin: another user's file
     os.chmod(path, 0o640)
+    before = _samples(path)
     assert write_genre(path, "Blues").action == "written"
     st = path.stat()
     assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (1, 2, 0o640)
     assert _genre(path) == ["Blues"]
+    np.testing.assert_array_equal(_samples(path), before)
+    assert _leftovers(tmp_path) == []
 
 
 def test_mode_is_kept_for_own_files(tmp_path):
     path = _flac(tmp_path / "mine.flac")
     os.chmod(path, 0o604)
+    before = _samples(path)
     assert write_genre(path, "Blues").action == "written"
     assert stat.S_IMODE(path.stat().st_mode) == 0o604
+    np.testing.assert_array_equal(_samples(path), before)
+    assert _leftovers(tmp_path) == []
 
 
 def test_read_only_files_are_skipped_unless_forced(tmp_path):
     path = _flac(tmp_path / "ro.flac")
     os.chmod(path, 0o444)
     original = path.read_bytes()
+    before = _samples(path)
     change = write_genre(path, "Pop")
     assert change.action == "skipped" and "read-only" in change.reason
     assert path.read_bytes() == original
     assert write_genre(path, "Pop", force=True).action == "written"
     assert _genre(path) == ["Pop"]
     assert stat.S_IMODE(path.stat().st_mode) == 0o444
+    np.testing.assert_array_equal(_samples(path), before)
+    assert _leftovers(tmp_path) == []
 
 
 def test_keep_existing_leaves_the_users_genre(tmp_path):
     mine = _flac(tmp_path / "mine.flac", genre="Indie Pop")
     bare = _flac(tmp_path / "bare.flac")
     policy = TagPolicy(keep_existing=True)
+    original = mine.read_bytes()
     changes = tag_results([_result(mine, "pop"), _result(bare, "pop")], policy)
     assert [(c.action, c.old) for c in changes] == [("skipped", "Indie Pop"), ("written", None)]
     assert _genre(mine) == ["Indie Pop"] and _genre(bare) == ["Pop"]
+    assert mine.read_bytes() == original, "a kept file is not rewritten at all"
+    np.testing.assert_array_equal(_samples(bare), _samples(mine))
     assert write_genre(mine, "Pop").action == "written"  # without the option it is replaced
 
 
@@ -195,3 +227,177 @@ def test_cli_tag_options_need_write_tags(tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         main(["classify", str(path), "--keep-existing"])
     assert exit_info.value.code == 2
+
+
+# --- through the CLI, with a model: --keep-existing, and a run killed mid-write -----------
+
+#: Runs the CLI in a fresh process that SIGKILLs itself at one point of its first tag write.
+_DIE_AT = textwrap.dedent(
+    """
+    import os, signal, sys
+    from genrelab.batch import tags
+    from genrelab.cli import main
+
+    def half_then_die(dst, source):  # the copy back into the original stops half-way
+        data = source.read_bytes()
+        dst.write(data[: len(data) // 2])
+        dst.flush()
+        os.fsync(dst.fileno())
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def die(*args):  # the tagged copy is ready, the original untouched
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    if sys.argv[1] == "copy-back":
+        tags._overwrite = half_then_die
+    else:
+        tags._give_identity = die
+    main(sys.argv[2:])
+    """
+)
+
+
+def _library(root: Path, count: int, links: Path | None = None) -> dict[Path, np.ndarray]:
+    """``count`` 3 s FLAC tracks (hard-linked into ``links`` if given) and their samples."""
+    root.mkdir()
+    if links is not None:
+        links.mkdir()
+    for i in range(count):
+        path = root / f"{i:02d} track [live].flac"
+        sf.write(path, synth.song(3.0, style="rock", seed=i), SR, subtype="PCM_16")
+        if links is not None:
+            os.link(path, links / path.name)
+    return {path: _samples(path) for path in sorted(root.iterdir())}
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+
+
+def _rerun(folder: Path, bundle: Path, capfd) -> dict[str, str]:
+    """Tag ``folder`` again in this process; returns each file's tag from the model's answer."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["classify", str(folder), "-m", str(bundle), "--write-tags", "--json"])
+    out = capfd.readouterr().out
+    assert exit_info.value.code in (0, None)
+    return {Path(r["path"]).name: genre_tag(r.get("genre", "")) for r in json.loads(out)}
+
+
+def _assert_intact_and_tagged(
+    before: dict[Path, np.ndarray], expected: dict[str, str], stats: dict[Path, os.stat_result]
+) -> None:
+    for path, samples in before.items():
+        np.testing.assert_array_equal(_samples(path), samples, err_msg=path.name)
+        assert _genre(path) == [expected[path.name]], path.name
+        st, was = path.stat(), stats[path]
+        assert (st.st_ino, st.st_nlink, st.st_uid, st.st_gid, st.st_mode) == (
+            was.st_ino if was.st_nlink > 1 else st.st_ino,  # a single-link file may be renamed over
+            was.st_nlink,
+            was.st_uid,
+            was.st_gid,
+            was.st_mode,
+        ), path.name
+
+
+def test_cli_keep_existing_leaves_the_users_genre(tiny_bundle, tmp_path, capfd):
+    before = _library(tmp_path / "music", 2)
+    mine, bare = before
+    audio = mutagen.File(mine)
+    audio["genre"] = ["Indie Pop"]
+    audio.save()
+    original = mine.read_bytes()
+    with pytest.raises(SystemExit):
+        main(
+            [
+                "classify",
+                str(tmp_path / "music"),
+                "-m",
+                str(tiny_bundle),
+                "--write-tags",
+                "--keep-existing",
+            ]
+        )
+    assert "has a genre (--keep-existing)" in capfd.readouterr().out
+    assert mine.read_bytes() == original and _genre(mine) == ["Indie Pop"]
+    assert _genre(bare) and _genre(bare) != ["Indie Pop"]
+    np.testing.assert_array_equal(_samples(bare), before[bare])
+    assert _leftovers(tmp_path / "music") == []
+
+
+@pytest.mark.parametrize("point", ["copy-back", "before-rename"])
+def test_a_run_killed_mid_write_is_made_whole_by_the_rerun(point, tiny_bundle, tmp_path, capfd):
+    """Killed half-way through writing a hard-linked original (copy-back) or with a tagged
+    copy not yet renamed: the next run leaves every track whole, tagged, and no temporaries."""
+    music, links = tmp_path / "music", tmp_path / "links"
+    before = _library(music, 4, links if point == "copy-back" else None)
+    stats = {path: path.stat() for path in before}
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _DIE_AT,
+            point,
+            "classify",
+            str(music),
+            "-m",
+            str(tiny_bundle),
+            "--write-tags",
+        ],
+        env=_env(),
+        capture_output=True,
+        timeout=50,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
+    assert _leftovers(music), "the kill left a temporary copy behind (the case under test)"
+    _rerun(music, tiny_bundle, capfd)
+    assert _leftovers(music) == []
+    # The rerun repairs a half-written original only after classifying it (so it may report
+    # it corrupt once); a further run must find every track whole, classified and tagged.
+    expected = _rerun(music, tiny_bundle, capfd)
+    assert all(expected.values()), expected
+    _assert_intact_and_tagged(before, expected, stats)
+    if point == "copy-back":
+        for path in before:
+            assert _genre(links / path.name) == _genre(path)  # still one file
+
+
+def test_a_sigkilled_run_then_a_rerun_leaves_every_track_whole(tiny_bundle, tmp_path, capfd):
+    """A real ``classify --write-tags`` killed from outside while it writes tags."""
+    music = tmp_path / "music"
+    before = _library(music, 16, tmp_path / "links")
+    for i, path in enumerate(before):  # half single-link files (renamed over), half linked
+        if i % 2:
+            (tmp_path / "links" / path.name).unlink()
+    stats = {path: path.stat() for path in before}
+    run = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "genrelab",
+            "classify",
+            str(music),
+            "-m",
+            str(tiny_bundle),
+            "--write-tags",
+        ],
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    seen: set[str] = set()
+    deadline = time.monotonic() + 50
+    try:
+        while len(seen) < 5 and run.poll() is None and time.monotonic() < deadline:
+            seen.update(name for name in _leftovers(music) if tags_module._MARK in name)
+        run.send_signal(signal.SIGKILL)
+        assert run.wait(10) == -signal.SIGKILL, "the run ended before it could be killed"
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert len(seen) >= 5, "killed mid-way through the tag writes"
+    _rerun(music, tiny_bundle, capfd)
+    assert _leftovers(music) == []
+    expected = _rerun(music, tiny_bundle, capfd)  # see the test above: a second look
+    assert all(expected.values()), expected
+    _assert_intact_and_tagged(before, expected, stats)

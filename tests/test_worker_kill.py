@@ -34,6 +34,14 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _descendants(pid: int) -> list[int]:
+    """Children, their children and so on: a worker's own helpers must go too."""
+    found = _children(pid)
+    for child in list(found):
+        found += _descendants(child)
+    return found
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -88,9 +96,9 @@ def test_sigkilled_parent_takes_its_workers_along(tiny_bundle, tmp_path):
     try:
         # Workers are busy once results arrive in the journal (header line + one result).
         started = _wait(
-            lambda: len(_children(parent.pid)) >= 2 and _lines(journal) >= 2, timeout=120
+            lambda: len(_children(parent.pid)) >= 2 and _lines(journal) >= 2, timeout=40
         )
-        workers = _children(parent.pid)
+        workers = _descendants(parent.pid)
         assert started and parent.poll() is None, "the run finished or never started workers"
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait()
@@ -100,6 +108,6 @@ def test_sigkilled_parent_takes_its_workers_along(tiny_bundle, tmp_path):
     finally:
         if parent.poll() is None:
             parent.kill()
-        for pid in workers + _children(parent.pid):
+        for pid in workers + _descendants(parent.pid):
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)  # a failed run must not leave them behind
