@@ -13,8 +13,8 @@ import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
-from fastapi.testclient import TestClient
 
 from genrelab.service import ServiceSettings, background_server, create_app
 
@@ -35,14 +35,16 @@ needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not in
 
 
 @pytest.fixture(scope="module")
-def app(tiny_bundle, tmp_path_factory):
+def server(tiny_bundle, tmp_path_factory):
+    """The real app on a loopback port."""
     settings = ServiceSettings(tmp_dir=tmp_path_factory.mktemp("docs-tmp"), warm_up=False)
-    return create_app(tiny_bundle, settings)
+    with background_server(create_app(tiny_bundle, settings)) as url:
+        yield url
 
 
 @pytest.mark.parametrize("path", ["/docs", "/redoc"])
-def test_docs_html_references_only_local_assets(app, path):
-    with TestClient(app) as client:
+def test_docs_html_references_only_local_assets(server, path):
+    with httpx.Client(base_url=server, timeout=30) as client:
         page = client.get(path)
         assert page.status_code == 200
         assert page.headers["content-type"].startswith("text/html")
@@ -61,12 +63,6 @@ def test_docs_html_references_only_local_assets(app, path):
 
 
 # --- headless Chromium, offline -------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server(app):
-    with background_server(app) as url:
-        yield url
 
 
 @pytest.fixture(scope="module")
