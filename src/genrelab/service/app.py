@@ -46,6 +46,7 @@ from genrelab.batch.engine import log_probabilities, signal_tags
 from genrelab.errors import AudioError, GenrelabError
 from genrelab.inference import Classifier
 from genrelab.models.bundle import Bundle
+from genrelab.service.docs import offline_docs_app
 from genrelab.service.render import mel_png
 from genrelab.service.uploads import BodyLimits, Upload, UploadError, receive_upload
 
@@ -425,7 +426,7 @@ def create_app(
         yield
         service.close()
 
-    app = FastAPI(
+    app = offline_docs_app(  # /docs and /redoc from local files, so they work offline
         title="genrelab",
         version=__version__,
         summary="Music genre classification: upload a track, get its genre.",
