@@ -349,11 +349,10 @@ def test_a_run_killed_mid_write_is_made_whole_by_the_rerun(point, tiny_bundle, t
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()[-2000:]
     assert _leftovers(music), "the kill left a temporary copy behind (the case under test)"
-    _rerun(music, tiny_bundle, capfd)
-    assert _leftovers(music) == []
-    # The rerun repairs a half-written original only after classifying it (so it may report
-    # it corrupt once); a further run must find every track whole, classified and tagged.
+    # The rerun restores a half-written original before classifying it: every track whole,
+    # classified and tagged in one go.
     expected = _rerun(music, tiny_bundle, capfd)
+    assert _leftovers(music) == []
     assert all(expected.values()), expected
     _assert_intact_and_tagged(before, expected, stats)
     if point == "copy-back":
@@ -396,8 +395,7 @@ def test_a_sigkilled_run_then_a_rerun_leaves_every_track_whole(tiny_bundle, tmp_
             run.kill()
             run.wait()
     assert len(seen) >= 5, "killed mid-way through the tag writes"
-    _rerun(music, tiny_bundle, capfd)
+    expected = _rerun(music, tiny_bundle, capfd)
     assert _leftovers(music) == []
-    expected = _rerun(music, tiny_bundle, capfd)  # see the test above: a second look
     assert all(expected.values()), expected
     _assert_intact_and_tagged(before, expected, stats)

@@ -222,6 +222,7 @@ def classify(
         tag_results,
         tagging_available,
     )
+    from genrelab.batch.tags import clean_stale_temps
     from genrelab.batch.writers import check_output
     from genrelab.labels import parse_labels
 
@@ -261,6 +262,10 @@ def classify(
             min_confidence=min_confidence,
             genre_map=parse_genre_map(genre_map, engine.labels) if genre_map else {},
         )
+        if write_tags and not dry_run:
+            # A run killed while writing a file back leaves it half-written until its kept
+            # copy is restored: restore before classifying, or the file reads as corrupt.
+            clean_stale_temps({p.resolve().parent for p in files})
         results = _run(spec, engine, files, output, resume, workers, use_ray, ray_address)
         changes = tag_results(results, policy, dry_run=dry_run) if write_tags else []
     failures = [r for r in results if "error" in r]
