@@ -133,6 +133,8 @@ def test_bad_uploads_get_a_json_error(client, uploads, kwargs, status, message):
 def test_bad_query_and_unknown_paths(client):
     response = client.post("/v1/classify?aggregate=median", content=b"x")
     assert response.status_code == 422 and "aggregate" in response.json()["error"]
+    response = client.post("/v1/classify?aggregate=random:0", content=b"x")
+    assert response.status_code == 422 and "random" in response.json()["error"]
     assert client.get("/etc/passwd").status_code == 404
     assert client.get("/v1/classify/..%2F..%2Fetc%2Fpasswd").status_code == 404
 
@@ -303,3 +305,17 @@ def test_serve_without_the_extra_says_what_to_install(monkeypatch, capsys):
         main(["serve"])
     assert exit_info.value.code == 2
     assert "pip install 'genrelab[serve]'" in capsys.readouterr().err
+
+
+def test_random_windows_vote_like_the_library(client, tiny_bundle):
+    from genrelab.inference import Classifier
+
+    body = wav_bytes(12.0, seed=4)
+    response = client.post("/v1/classify?aggregate=random:3:7", content=body)
+    assert response.status_code == 200, response.text
+    data = response.json()
+    assert len(data["timeline"]) == 3
+    y = synth.song(12.0, style="rock", seed=4)
+    expected = Classifier(tiny_bundle).classify_signal(y, 22050, "random:3:7")
+    assert data["genre"] == expected.genre
+    assert [w["start"] for w in data["timeline"]] == [w.start for w in expected.windows]

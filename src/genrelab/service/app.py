@@ -28,7 +28,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
-from enum import StrEnum
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -42,6 +41,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from genrelab import __version__
+from genrelab.aggregate import AGGREGATE_HELP, parse_aggregate
 from genrelab.batch.engine import log_probabilities, signal_tags
 from genrelab.errors import AudioError, GenrelabError
 from genrelab.inference import Classifier
@@ -86,12 +86,6 @@ class ServiceSettings:
     tmp_dir: Path | None = None
     #: Classify a synthetic clip at start-up, so the first user does not wait for JIT warm-up.
     warm_up: bool = True
-
-
-class Aggregate(StrEnum):
-    mean = "mean"
-    vote = "vote"
-    middle = "middle"
 
 
 class Window(BaseModel):
@@ -500,7 +494,7 @@ def create_app(
     )
     async def classify(
         request: Request,
-        aggregate: Aggregate = Aggregate.mean,
+        aggregate: str = Query("mean", description=AGGREGATE_HELP),
         spectrogram: bool = Query(False, description="Include a base64 mel spectrogram PNG."),
         labels: str | None = Query(
             None,
@@ -509,12 +503,13 @@ def create_app(
         ),
     ) -> dict[str, Any]:
         """Classify an uploaded track: multipart field ``file``, or the raw audio as the body."""
-        try:
+        try:  # bad options are refused before the upload is read
+            parse_aggregate(aggregate)
             chosen = classifier.restricted(labels)
         except GenrelabError as err:
             raise ApiError(422, str(err)) from err
         return await service.run(
-            request, lambda upload: service.classify(upload, aggregate.value, spectrogram, chosen)
+            request, lambda upload: service.classify(upload, aggregate, spectrogram, chosen)
         )
 
     @app.post(
