@@ -6,28 +6,21 @@ screenshot is kept in ``artifacts/browser/`` (git-ignored) for a human to look a
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import httpx
 import pytest
 import soundfile as sf
 
+from browsers import CHROMIUM, FLAGS
 from genrelab import synth
 from genrelab.service import ServiceSettings, background_server, create_app
 
 sync_api = pytest.importorskip("playwright.sync_api")
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
 
 ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
+    *FLAGS,
     # A synthetic microphone (a beep) that needs no permission prompt, for the recorder.
     "--use-fake-device-for-media-stream",
     "--use-fake-ui-for-media-stream",

@@ -9,13 +9,13 @@ skip where Debian's chromium or playwright is missing (never ``playwright instal
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
+from browsers import CHROMIUM, FLAGS
 from genrelab.service import ServiceSettings, background_server, create_app
 
 CDN_MARKERS = ("https://cdn", "unpkg", "jsdelivr", "fonts.googleapis", "fonts.gstatic")
@@ -30,7 +30,6 @@ CONTENT_TYPES = {
 #: Chromium may load only the server: any other request is refused before it leaves.
 HOST = "docs.genrelab.test"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "browser"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
 
 
@@ -69,13 +68,7 @@ def test_docs_html_references_only_local_assets(server, path):
 def browser():
     sync_api = pytest.importorskip("playwright.sync_api")
     args = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
+        *FLAGS,
         # A host name like a real deployment's (pages may treat localhost specially) that
         # resolves to the loopback server; every other name fails to resolve.
         f"--host-resolver-rules=MAP {HOST} 127.0.0.1, MAP * ~NOTFOUND",
