@@ -249,3 +249,44 @@ def test_early_stopping_ends_fine_tuning_when_validation_stops_improving(
     assert code == 0, err
     card = json.loads((out / "card.json").read_text())
     assert card["training"]["epochs_run"] == 2 and card["training"]["best_epoch"] == 1
+
+
+def test_ast_dora_with_noise_and_pitch_killed_mid_epoch_resumes_to_the_same_weights(
+    backbones, clips, tmp_path, capsys, monkeypatch
+):
+    """The AST + DoRA study's recipe with two augmentations: killed inside epoch 2 (after a
+    mid-epoch checkpoint), resumed, it ends where an uninterrupted run ends, with curves."""
+    from genrelab.neural.trainer import Trainer
+
+    extra = ["-p", "adapter_from_layer=1", "--epochs", "2", "--augment", "noise,pitch_shift"]
+    argv = train_args(clips, backbones["ast"], tmp_path / "whole", *extra, model="ast_dora")
+    argv += ["--checkpoint-every", "1"]
+    code, _, err = run(argv, capsys)
+    assert code == 0, err
+    whole = load_file(str(tmp_path / "whole" / "model" / "weights.safetensors"))
+    card = json.loads((tmp_path / "whole" / "card.json").read_text())
+    assert card["training"]["augment"] == ["noise", "pitch_shift"]
+
+    save = Trainer._save
+    killed_at = []
+
+    def killed_mid_epoch_two(self, progress, n_batches):
+        save(self, progress, n_batches)
+        if progress.epoch == 1 and 0 < progress.batch < n_batches:
+            killed_at.append((progress.epoch, progress.batch, n_batches))
+            raise KeyboardInterrupt
+
+    victim = [str(tmp_path / "victim") if a == str(tmp_path / "whole") else a for a in argv]
+    monkeypatch.setattr(Trainer, "_save", killed_mid_epoch_two)
+    code, _, _ = run(victim, capsys)
+    assert code == 130 and killed_at, "the run was killed inside its second epoch"
+    monkeypatch.setattr(Trainer, "_save", save)
+    code, _, err = run([*victim, "--resume"], capsys)
+    assert code == 0, err
+    resumed = load_file(str(tmp_path / "victim" / "model" / "weights.safetensors"))
+    assert resumed.keys() == whole.keys()
+    for key in whole:
+        torch.testing.assert_close(
+            resumed[key], whole[key], rtol=1e-5, atol=1e-6, msg=lambda m, key=key: key + m
+        )
+    assert (tmp_path / "victim" / "curves.png").read_bytes()[:4] == b"\x89PNG"
