@@ -86,7 +86,14 @@ def test_train_and_evaluate_an_image_backbone_on_png_spectrograms(images, tmp_pa
     )  # fmt: skip
     assert code == 0, err
     card = json.loads((bundle / "card.json").read_text())
-    assert card["frontend"] == {"kind": "image", "mode": "L", "height": 32, "width": 48}
+    assert card["frontend"] == {
+        "kind": "image",
+        "mode": "L",
+        "height": 32,
+        "width": 48,
+        "resize": "bilinear",
+        "scale": "grey level / 255, in [0, 1]",
+    }
     assert card["training"]["images"] == 8 and card["training"]["augment"] == ["mixup"]
     scores = {e["split"]: e["metrics"]["accuracy"] for e in card["validation"]}
     assert set(scores) == {"valid", "test", "train"} and scores["train"] == 1.0

@@ -292,7 +292,15 @@ def train_on_images(
         params=model.get_params(),
         labels=classes,
         sample_rate=22050,
-        frontend={"kind": "image", "mode": "L", "height": int(height), "width": int(width)},
+        frontend={
+            "kind": "image",
+            "mode": "L",
+            "height": int(height),
+            "width": int(width),
+            # What read_images does, so a reader of the card can feed the model by hand.
+            "resize": "bilinear",
+            "scale": "grey level / 255, in [0, 1]",
+        },
         training={
             "data": source,
             "protocol": protocol,
