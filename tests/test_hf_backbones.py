@@ -24,6 +24,7 @@ from genrelab.inference import Classifier  # noqa: E402
 from genrelab.models import create_model, load_bundle  # noqa: E402
 from genrelab.models.bundle import Bundle, ModelCard  # noqa: E402
 from genrelab.pretrained.hf import adapter_targets, fresh_backbone, load_waveform_data  # noqa: E402
+from hf_tiny import save_tiny_backbones  # noqa: E402
 
 SR = 16000
 #: peft 0.21 still calls a transformers 5 deprecated helper; not ours to fix.
@@ -36,76 +37,11 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
 
 
-def _save(folder: Path, model, extractor) -> str:
-    model.save_pretrained(folder)
-    extractor.save_pretrained(folder)
-    return str(folder)
-
-
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """Random two-block AST, HuBERT (DistilHuBERT's class), wav2vec2 and Whisper, ~1 s input."""
-    from transformers import (
-        ASTConfig,
-        ASTFeatureExtractor,
-        ASTModel,
-        HubertConfig,
-        HubertModel,
-        Wav2Vec2Config,
-        Wav2Vec2FeatureExtractor,
-        Wav2Vec2Model,
-        WhisperConfig,
-        WhisperFeatureExtractor,
-        WhisperModel,
-    )
-
-    root = tmp_path_factory.mktemp("hf")
-    torch.manual_seed(0)
-    small = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37)
-    conv = dict(
-        conv_dim=(16, 16),
-        conv_stride=(5, 4),
-        conv_kernel=(10, 8),
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=2,
-    )
-    whisper = WhisperConfig(
-        d_model=32,
-        encoder_layers=2,
-        decoder_layers=1,
-        encoder_attention_heads=2,
-        decoder_attention_heads=2,
-        encoder_ffn_dim=37,
-        decoder_ffn_dim=37,
-        num_mel_bins=16,
-        max_source_positions=50,
-        max_target_positions=8,
-        vocab_size=64,
-        pad_token_id=0,
-        bos_token_id=1,
-        eos_token_id=2,
-        decoder_start_token_id=1,
-    )
-    return {
-        "ast": _save(
-            root / "ast",
-            ASTModel(ASTConfig(**small, num_mel_bins=16, max_length=100)),
-            ASTFeatureExtractor(num_mel_bins=16, max_length=100),
-        ),
-        "hubert": _save(
-            root / "hubert", HubertModel(HubertConfig(**small, **conv)), Wav2Vec2FeatureExtractor()
-        ),
-        "wav2vec2": _save(
-            root / "wav2vec2",
-            Wav2Vec2Model(Wav2Vec2Config(**small, **conv)),
-            Wav2Vec2FeatureExtractor(),
-        ),
-        "whisper": _save(
-            root / "whisper",
-            WhisperModel(whisper),
-            WhisperFeatureExtractor(feature_size=16, chunk_length=1),
-        ),
-    }
+    names = ("ast", "hubert", "wav2vec2", "whisper")
+    return save_tiny_backbones(tmp_path_factory.mktemp("hf"), names)
 
 
 def _dora(backbone: str, **params):

@@ -24,6 +24,7 @@ from genrelab import synth  # noqa: E402
 from genrelab.cli import main  # noqa: E402
 from genrelab.errors import ModelError  # noqa: E402
 from genrelab.models import create_model, load_bundle  # noqa: E402
+from hf_tiny import save_tiny_backbones  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning")
 
@@ -47,36 +48,7 @@ def one_thread():
 @pytest.fixture(scope="module")
 def backbones(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """A tiny AST (1.015 s input) and a tiny HuBERT (DistilHuBERT's class), saved locally."""
-    from transformers import (
-        ASTConfig,
-        ASTFeatureExtractor,
-        ASTModel,
-        HubertConfig,
-        HubertModel,
-        Wav2Vec2FeatureExtractor,
-    )
-
-    root = tmp_path_factory.mktemp("hf")
-    torch.manual_seed(0)
-    small = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37)
-    conv = dict(
-        conv_dim=(16, 16),
-        conv_stride=(5, 4),
-        conv_kernel=(10, 8),
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=2,
-    )
-    models = {
-        "ast": (
-            ASTModel(ASTConfig(**small, num_mel_bins=16, max_length=100)),
-            ASTFeatureExtractor(num_mel_bins=16, max_length=100),
-        ),
-        "hubert": (HubertModel(HubertConfig(**small, **conv)), Wav2Vec2FeatureExtractor()),
-    }
-    for name, (model, extractor) in models.items():
-        model.save_pretrained(root / name)
-        extractor.save_pretrained(root / name)
-    return {name: str(root / name) for name in models}
+    return save_tiny_backbones(tmp_path_factory.mktemp("hf"), ("ast", "hubert"))
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +71,14 @@ def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, 
         main(argv)
     captured = capsys.readouterr()
     return exit_info.value.code, captured.out, captured.err
+
+
+def assert_same_weights(resumed: dict, whole: dict) -> None:
+    assert resumed.keys() == whole.keys()
+    for key in whole:
+        torch.testing.assert_close(
+            resumed[key], whole[key], rtol=1e-5, atol=1e-6, msg=lambda m, key=key: key + m
+        )
 
 
 def train_args(clips: Path, backbone: str, out: Path, *extra: str, model: str = "hf") -> list[str]:
@@ -209,11 +189,7 @@ def test_killed_after_a_checkpoint_then_resumed_ends_like_an_uninterrupted_run(
     code, _, err = run([*victim, "--resume"], capsys)
     assert code == 0, err
     resumed = load_file(str(tmp_path / "victim" / "model" / "weights.safetensors"))
-    assert resumed.keys() == whole.keys()
-    for key in whole:
-        torch.testing.assert_close(
-            resumed[key], whole[key], rtol=1e-5, atol=1e-6, msg=lambda m, key=key: key + m
-        )
+    assert_same_weights(resumed, whole)
     history = (tmp_path / "victim" / "history.csv").read_text()
     assert history == (tmp_path / "whole" / "history.csv").read_text()
 
@@ -284,9 +260,5 @@ def test_ast_dora_with_noise_and_pitch_killed_mid_epoch_resumes_to_the_same_weig
     code, _, err = run([*victim, "--resume"], capsys)
     assert code == 0, err
     resumed = load_file(str(tmp_path / "victim" / "model" / "weights.safetensors"))
-    assert resumed.keys() == whole.keys()
-    for key in whole:
-        torch.testing.assert_close(
-            resumed[key], whole[key], rtol=1e-5, atol=1e-6, msg=lambda m, key=key: key + m
-        )
+    assert_same_weights(resumed, whole)
     assert (tmp_path / "victim" / "curves.png").read_bytes()[:4] == b"\x89PNG"
