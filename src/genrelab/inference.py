@@ -13,7 +13,7 @@ from threadpoolctl import threadpool_limits
 
 from genrelab import parallel
 from genrelab.aggregate import aggregate, choose_windows, count_windows, parse_aggregate
-from genrelab.audio.level import LevelMeter
+from genrelab.audio.level import LevelMeter, refuse_silence
 from genrelab.errors import AudioError, GenrelabError
 from genrelab.labels import resolve_labels, restrict
 from genrelab.models.bundle import Bundle, load_bundle
@@ -86,8 +86,7 @@ class Classifier:
 
         self.bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
         card = self.bundle.card
-        self.labels = resolve_labels(labels, list(card.labels))
-        self.columns = [list(card.labels).index(label) for label in self.labels]
+        self._answer_over(labels)
         self.sr = int(card.sample_rate)
         self.window_s = float(card.windowing.get("window_s", 30.0))
         self.hop_s = float(card.windowing.get("hop_s", self.window_s))
@@ -112,10 +111,14 @@ class Classifier:
     def restricted(self, labels: str | Sequence[str] | None) -> Classifier:
         """This classifier answering over ``labels`` only; shares the loaded model."""
         other = copy.copy(self)
-        card_labels = list(self.bundle.card.labels)
-        other.labels = resolve_labels(labels, card_labels)
-        other.columns = [card_labels.index(label) for label in other.labels]
+        other._answer_over(labels)
         return other
+
+    def _answer_over(self, labels: str | Sequence[str] | None) -> None:
+        """Set the labels answered over and their columns in the model's output."""
+        card_labels = list(self.bundle.card.labels)
+        self.labels = resolve_labels(labels, card_labels)
+        self.columns = [card_labels.index(label) for label in self.labels]
 
     @property
     def reads_tags(self) -> bool:
@@ -187,9 +190,7 @@ class Classifier:
 
             y = soxr.resample(y, sr, self.sr, quality="HQ").astype(np.float32)
         self._check_length(y.size, path)
-        meter = LevelMeter()
-        meter.add(y)
-        meter.check(path)
+        refuse_silence(y, path)
         spans = choose_windows(aggregate, y.size, self.sr, self.window_s, self.hop_s, self.tail_s)
         inputs = self._keep()
         frontend = self.frontend_for(len(spans))
@@ -206,9 +207,7 @@ class Classifier:
         if aggregate == "middle":  # decode only the middle window
             window, y = read_middle(path, self.sr, self.window_s)
             self._check_length(y.size, path_str)
-            meter = LevelMeter()
-            meter.add(y)
-            meter.check(path_str)
+            refuse_silence(y, path_str)
             inputs = self._keep()
             proba = self._predict([y], inputs, self.frontend_for(1))
             spans = [(window.start_s, window.end_s)]
@@ -221,7 +220,7 @@ class Classifier:
         if n_samples is not None:
             self._check_length(n_samples, path_str)
         n_windows = count_windows(
-            "mean", n_samples, self.sr, self.window_s, self.hop_s, self.tail_s
+            aggregate, n_samples, self.sr, self.window_s, self.hop_s, self.tail_s
         )
         frontend = self.frontend_for(n_windows)
         spans: list[tuple[float, float]] = []

@@ -50,3 +50,10 @@ class LevelMeter:
                 f"{path or 'audio'}: no music detected ({shown}, below "
                 f"{self.threshold_dbfs:.0f} dBFS)"
             )
+
+
+def refuse_silence(samples: np.ndarray, path: str) -> None:
+    """:meth:`LevelMeter.check` of one signal that is already whole in memory."""
+    meter = LevelMeter()
+    meter.add(samples)
+    meter.check(path)

@@ -17,13 +17,13 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from genrelab.aggregate import aggregate, choose_windows, count_windows, parse_aggregate
-from genrelab.audio.level import LevelMeter
+from genrelab.audio.level import LevelMeter, refuse_silence
 from genrelab.errors import AudioError, GenrelabError, ModelError
 from genrelab.inference import (
     BATCH_WINDOWS,
@@ -33,6 +33,9 @@ from genrelab.inference import (
     window_results,
 )
 from genrelab.labels import resolve_labels, restrict
+
+if TYPE_CHECKING:
+    from genrelab.audio import AudioInfo
 
 log = logging.getLogger(__name__)
 
@@ -143,36 +146,43 @@ class Windowing:
                 f"{path} is {seconds:.1f} s long; this model needs at least {self.min_s:.1f} s"
             )
 
-    def windows(self, path: str | Path, method: str) -> Iterator[tuple[Span, np.ndarray]]:
+    def header(self, path: str | Path, method: str) -> AudioInfo | None:
+        """What :meth:`windows` and :meth:`count` need of the file's header (``None`` for the
+        aggregates that decode the whole file anyway): read once, passed to both."""
+        from genrelab.audio import info
+
+        return None if parse_aggregate(method).whole_file else info(path)
+
+    def windows(
+        self, path: str | Path, method: str, meta: AudioInfo | None = None
+    ) -> Iterator[tuple[Span, np.ndarray]]:
         """``(span, samples)`` per window, streamed (``middle`` decodes only that window,
         ``random:N`` the whole file). Silence is refused once the last window is out (see
-        :mod:`genrelab.audio.level`).
+        :mod:`genrelab.audio.level`). ``meta``: the :meth:`header` if already read.
         """
-        from genrelab.audio import info, iter_windows, load
+        from genrelab.audio import iter_windows, load
         from genrelab.audio.windows import read_middle
 
         name = str(path)
-        meter = LevelMeter()
         if method == "middle":
             w, samples = read_middle(path, self.sr, self.window_s)
             self.check_length(samples.size, name)
-            meter.add(samples)
-            meter.check(name)
+            refuse_silence(samples, name)
             yield (w.start_s, w.end_s), samples
             return
         if parse_aggregate(method).whole_file:  # random:N: placed by the whole length
             y, _ = load(path, sr=self.sr)
             self.check_length(y.size, name)
-            meter.add(y)
-            meter.check(name)
+            refuse_silence(y, name)
             for w in choose_windows(
                 method, y.size, self.sr, self.window_s, self.hop_s, self.tail_s
             ):
                 yield (w.start_s, w.end_s), y[w.start : w.end]
             return
-        meta = info(path)
+        meta = meta or self.header(path, method)
         if meta.duration is not None:
             self.check_length(round(meta.duration * self.sr), name)
+        meter = LevelMeter()
         for w, samples in iter_windows(
             path, self.sr, self.window_s, self.hop_s, min_last_s=self.tail_s
         ):
@@ -184,11 +194,10 @@ class Windowing:
             yield (w.start_s, w.end_s), samples
         meter.check(name)
 
-    def count(self, path: str | Path, method: str) -> int | None:
-        """How many windows :meth:`windows` will cut from ``path`` (``None``: no length known)."""
-        from genrelab.audio import info
-
-        duration = None if parse_aggregate(method).whole_file else info(path).duration
+    def count(self, meta: AudioInfo | None, method: str) -> int | None:
+        """How many windows :meth:`windows` cuts from a file with this :meth:`header`
+        (``None``: no length known)."""
+        duration = None if meta is None else meta.duration
         n = None if duration is None else round(duration * self.sr)
         return count_windows(method, n, self.sr, self.window_s, self.hop_s, self.tail_s)
 
@@ -262,7 +271,9 @@ class Engine:
         rows: list[np.ndarray] = []
         batch: list[np.ndarray] = []
 
-        n_windows = self.windowing[member].count(path, self.spec.aggregate)
+        windowing, method = self.windowing[member], self.spec.aggregate
+        meta = windowing.header(path, method)
+        n_windows = windowing.count(meta, method)
 
         def flush() -> None:
             inputs = self.features(member, batch, n_windows)
@@ -271,7 +282,7 @@ class Engine:
             rows.append(self.predict(member, inputs))
             batch.clear()
 
-        for span, samples in self.windowing[member].windows(path, self.spec.aggregate):
+        for span, samples in windowing.windows(path, method, meta):
             spans.append(span)
             batch.append(samples)
             if len(batch) == BATCH_WINDOWS:
