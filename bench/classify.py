@@ -61,10 +61,10 @@ def make_inputs(root: Path, tracks: int) -> dict[str, list[Path]]:
 def engine(name: str):
     """A callable ``path -> label`` for the engine, built once (model loading is not timed)."""
     if name == "default":
-        from genrelab.inference import Classifier
+        from genrelab.pipeline import Classifier
 
         classifier = Classifier()
-        return lambda path: classifier.classify_file(path).genre
+        return lambda path: classifier.classify(path).genre
     if name == "musicnn-onnx":
         from genrelab.audio import load
         from genrelab.pretrained.musicnn_onnx import MusicnnTagger

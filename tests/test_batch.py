@@ -9,6 +9,7 @@ import shutil
 import numpy as np
 import pytest
 import soundfile as sf
+from genrelab.pipeline import Classifier
 
 from genrelab import synth
 from genrelab.batch import (
@@ -22,7 +23,6 @@ from genrelab.batch import (
 from genrelab.batch.album import bar
 from genrelab.batch.writers import Journal, columns
 from genrelab.errors import GenrelabError, ModelError
-from genrelab.inference import Classifier
 
 STYLES = ("classical", "rock", "ambient")
 

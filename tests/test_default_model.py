@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from genrelab.pipeline import Classifier
 
 from genrelab import synth
 from genrelab.cli import main
 from genrelab.errors import AudioError
-from genrelab.inference import Classifier
 from genrelab.labels import GTZAN
 
 

@@ -6,16 +6,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from genrelab.pipeline import Classifier
 
 from genrelab import synth
 from genrelab.errors import DataError, ModelError
 from genrelab.features.frontends import build_frontend
-from genrelab.inference import Classifier
 from genrelab.models import create_model, load_bundle
 from genrelab.models.bundle import Bundle, ModelCard
+from genrelab.models.combine import product_of_experts
 from genrelab.pretrained.embeddings import MusicnnEmbedder, load_embedding_data, make_embedder
 from genrelab.pretrained.musicnn_onnx import SR
-from genrelab.pretrained.stack import ColumnStackModel, product_of_experts
+from genrelab.pretrained.stack import ColumnStackModel
 from genrelab.pretrained.tagging import tagger
 from genrelab.training import train
 

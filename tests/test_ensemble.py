@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from genrelab.pipeline import Classifier
 
 from genrelab.cli import main
 from genrelab.errors import DataError, ModelError
 from genrelab.experiments.ensemble import RawWindows, build_ensemble, fit_soft_weights
 from genrelab.features.sets import FEATURE_SETS, FeatureSet, register_feature_set
-from genrelab.inference import Classifier
 from genrelab.models import load_bundle
 from genrelab.training import load_feature_data, train
 

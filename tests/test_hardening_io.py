@@ -131,10 +131,11 @@ def test_middle_decodes_only_the_window(write_wav):
 
 
 def test_classify_middle_streams_and_agrees_with_the_in_memory_path(tiny_bundle, write_wav):
+    from genrelab.pipeline import Classifier
+
     from genrelab import synth
     from genrelab.audio import load
     from genrelab.batch import EngineSpec
-    from genrelab.inference import Classifier
 
     y = synth.song(11.0, style="rock", seed=5)
     path = write_wav("song.wav", y, 22050)

@@ -16,11 +16,11 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("peft")
 
+from genrelab.pipeline import Classifier  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 
 from genrelab.errors import AudioError, ModelError  # noqa: E402
 from genrelab.features.frontends import build_frontend  # noqa: E402
-from genrelab.inference import Classifier  # noqa: E402
 from genrelab.models import create_model, load_bundle  # noqa: E402
 from genrelab.models.bundle import Bundle, ModelCard  # noqa: E402
 from genrelab.pretrained.hf import adapter_targets, fresh_backbone, load_waveform_data  # noqa: E402

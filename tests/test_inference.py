@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soundfile as sf
+from genrelab.pipeline import Classifier
 
 from genrelab import synth
 from genrelab.errors import AudioError
-from genrelab.inference import Classifier
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 from fastapi.testclient import TestClient
+from genrelab.pipeline import Classifier
 
 from genrelab import synth
 from genrelab.batch import EngineSpec
 from genrelab.cli import main
 from genrelab.errors import ModelError
-from genrelab.inference import Classifier
 from genrelab.labels import GTZAN, parse_labels, resolve_labels, restrict
 
 LABELS = ["ambient", "classical", "rock"]  # tiny_bundle's, in the model's order

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from genrelab.pipeline import Classifier
 
 from genrelab import parallel, synth
 from genrelab.errors import GenrelabError
-from genrelab.inference import Classifier
 
 
 def test_classification_does_not_depend_on_the_thread_count(monkeypatch, write_wav):

@@ -6,13 +6,13 @@ import json
 
 import numpy as np
 import pytest
+from genrelab.pipeline import Classifier
 
 from genrelab import synth
 from genrelab.aggregate import Aggregation, aggregate, choose_windows, parse_aggregate
 from genrelab.batch import EngineSpec
 from genrelab.cli import main
 from genrelab.errors import GenrelabError
-from genrelab.inference import Classifier
 
 
 def run(argv, capsys):

@@ -308,7 +308,7 @@ def test_serve_without_the_extra_says_what_to_install(monkeypatch, capsys):
 
 
 def test_random_windows_vote_like_the_library(client, tiny_bundle):
-    from genrelab.inference import Classifier
+    from genrelab.pipeline import Classifier
 
     body = wav_bytes(12.0, seed=4)
     response = client.post("/v1/classify?aggregate=random:3:7", content=body)

@@ -7,13 +7,13 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
+from genrelab.pipeline import Classifier
 
 from genrelab import synth
 from genrelab.audio.level import SILENCE_DBFS, LevelMeter
 from genrelab.batch import EngineSpec
 from genrelab.cli import main
 from genrelab.errors import AudioError
-from genrelab.inference import Classifier
 
 
 def at_dbfs(y: np.ndarray, dbfs: float) -> np.ndarray:

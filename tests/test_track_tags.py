@@ -57,7 +57,7 @@ def test_a_model_without_musicnn_rows_tags_from_streamed_excerpts(write_wav, tin
 
 
 def test_the_library_the_api_and_the_cli_give_the_same_tags(write_wav, tiny_bundle):
-    from genrelab.inference import Classifier
+    from genrelab.pipeline import Classifier
 
     path = write_wav("song.wav", synth.song(35.0, style="rock", seed=7))
     classifier = Classifier()

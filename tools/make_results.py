@@ -104,7 +104,7 @@ def musicnn_rows(shared: Path, out: Path) -> list[str]:
     import train_default_v3 as v3
 
     from genrelab.labels import GTZAN
-    from genrelab.pretrained.stack import product_of_experts
+    from genrelab.models.combine import product_of_experts
 
     items = v3.clips(shared)
     X = v3.embed(items, out / "musicnn-rows")

@@ -88,7 +88,7 @@ def decide(
         confidence=float(confidence),
         top=[(g, float(p)) for g, p in ranked[:TOP]],
         genre=name if confidence >= min_confidence else None,
-        tags=[str(tag[0]) if isinstance(tag, list | tuple) else str(tag) for tag in tags],
+        tags=[str(tag["tag"]) if isinstance(tag, dict) else str(tag) for tag in tags],
     )
 
 
@@ -233,7 +233,7 @@ class GenrelabPlugin(BeetsPlugin):
         return "genrelab_genre" in obj and not self.config["force"].get(bool)
 
     def _failed(self, item: Item, result: Mapping[str, Any]) -> bool:
-        if "error" in result:
+        if result.get("error"):
             self._log.warning("skipped {}: {}", displayable_path(item.path), result["error"])
             return True
         return False
@@ -331,7 +331,7 @@ class GenrelabPlugin(BeetsPlugin):
         if not decisions:
             self._log.warning("skipped album {}: no track could be classified", album)
             return
-        ok = [result for _, result in results if "error" not in result]
+        ok = [result for _, result in results if not result.get("error")]
         album_decision = self._decide(summarise(ok, self.engine().labels).distribution)
         genre = self._genre_to_set(album, album_decision)
         self._update(album, album_decision, genre)

@@ -6,7 +6,7 @@
 """
 
 from genrelab import synth
-from genrelab.api import classify, load_model
+from genrelab.api import classify, load_model, tags
 from genrelab.errors import AudioError, DataError, GenrelabError, ModelError
 
 __version__ = "0.1.0"
@@ -20,4 +20,5 @@ __all__ = [
     "classify",
     "load_model",
     "synth",
+    "tags",
 ]

@@ -1,16 +1,12 @@
-"""Turning per-window probabilities into one answer per track, and choosing those windows."""
+"""Turning per-window probabilities into one answer per track (which windows: ``pipeline.windowing``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from genrelab.errors import GenrelabError
-
-if TYPE_CHECKING:
-    from genrelab.audio import Window
 
 AGGREGATES = ("mean", "vote", "middle", "random:N[:SEED]")
 #: The ``--aggregate`` help of the commands that take it.
@@ -52,38 +48,6 @@ def parse_aggregate(spec: str) -> Aggregation:
             "integer seed, e.g. random:5 or random:5:42"
         )
     raise GenrelabError(f"unknown aggregate {spec!r}; choose one of: {', '.join(AGGREGATES)}")
-
-
-def choose_windows(
-    spec: str, n_samples: int, sr: int, window_s: float, hop_s: float, tail_s: float
-) -> list[Window]:
-    """The windows ``spec`` classifies: back to back, the middle one, or N seeded random ones.
-
-    Random windows start anywhere (they may overlap), drawn from the seed alone, so the
-    same file and spec always give the same windows.
-    """
-    from genrelab.audio import fixed_windows, middle_window, random_windows
-
-    how = parse_aggregate(spec)
-    if how.method == "middle":
-        return [middle_window(n_samples, sr, window_s)]
-    if how.method == "random":
-        return random_windows(n_samples, sr, window_s, how.count, how.seed)
-    return fixed_windows(n_samples, sr, window_s, hop_s, min_last_s=tail_s)
-
-
-def count_windows(
-    spec: str, n_samples: int | None, sr: int, window_s: float, hop_s: float, tail_s: float
-) -> int | None:
-    """How many windows :func:`choose_windows` gives (``None`` when the length is unknown)."""
-    how = parse_aggregate(spec)
-    if how.method == "middle":
-        return 1
-    if how.method == "random":
-        return how.count
-    if n_samples is None:
-        return None
-    return len(choose_windows(spec, n_samples, sr, window_s, hop_s, tail_s))
 
 
 def aggregate(proba: np.ndarray, method: str = "mean") -> tuple[int, float, np.ndarray]:

@@ -1,6 +1,6 @@
 """Audio input: decode any common format to float32, stream long files, cut analysis windows."""
 
-from genrelab.audio.io import AUDIO_EXTENSIONS, AudioInfo, info, load, require_duration, stream
+from genrelab.audio.io import AUDIO_EXTENSIONS, AudioInfo, info, load, stream
 from genrelab.audio.windows import (
     Window,
     fixed_windows,
@@ -19,6 +19,5 @@ __all__ = [
     "load",
     "middle_window",
     "random_windows",
-    "require_duration",
     "stream",
 ]

@@ -143,15 +143,6 @@ def load(
     return _collect(blocks, lead, capacity), target
 
 
-def require_duration(y: np.ndarray, sr: int, min_seconds: float, path: PathLike) -> None:
-    """Raise AudioError when ``y`` is shorter than a model's minimum input length."""
-    seconds = y.shape[-1] / sr
-    if seconds < min_seconds:
-        raise AudioError(
-            f"{path} is {seconds:.1f} s long; the model needs at least {min_seconds:.1f} s"
-        )
-
-
 def _check_file(path: PathLike) -> Path:
     """``path`` as a Path if it is a non-empty regular file we may read; else a clear AudioError.
 

@@ -1,7 +1,7 @@
 """Library-scale classification: parallel and Ray runs, resumable tables, tag writing, albums."""
 
 from genrelab.batch.album import AlbumSummary, album_table, summarise
-from genrelab.batch.engine import Engine, EngineSpec, tagging_available
+from genrelab.batch.engine import Engine, EngineSpec
 from genrelab.batch.runner import iter_results, run_batch
 from genrelab.batch.tags import (
     TagChange,
@@ -12,6 +12,7 @@ from genrelab.batch.tags import (
     write_genre,
 )
 from genrelab.batch.writers import FORMATS, journal_path, read_table, write_table
+from genrelab.pipeline.tags import tagging_available
 
 __all__ = [
     "FORMATS",

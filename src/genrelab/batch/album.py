@@ -14,6 +14,8 @@ from typing import Any
 
 from rich.table import Table
 
+from genrelab.pipeline.result import failed
+
 _EIGHTHS = " ▏▎▍▌▋▊▉"
 
 
@@ -36,7 +38,7 @@ class AlbumSummary:
 
 
 def summarise(results: Sequence[dict[str, Any]], labels: Sequence[str]) -> AlbumSummary:
-    ok = [r for r in results if "error" not in r]
+    ok = [r for r in results if not failed(r)]
     if ok:
         mean = {g: sum(r["probabilities"][g] for r in ok) / len(ok) for g in labels}
     else:

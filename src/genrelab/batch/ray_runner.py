@@ -1,14 +1,16 @@
 """The batch job as a Ray Data pipeline: read -> decode -> features -> model -> combine.
 
 Decoding runs as Ray tasks; features and the model run in actor pools that load the bundles
-once per actor; the driver combines each file's member rows with the same
-:meth:`Engine.combine` as the local path, so results are identical. Each row is one
+once per actor; the stages call the same :class:`~genrelab.pipeline.Pipeline` methods as the
+local path (fixed window batches included) and the driver answers with the same
+:meth:`Pipeline.answer` and :meth:`Classifier.combine`, so results are identical. Each row is one
 ``(file, ensemble member)``; failures travel down the pipeline as an ``error`` string.
 On a remote cluster the files must be readable at the same paths on every node.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -16,9 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from genrelab.batch.engine import Engine, EngineSpec, Windowing, error_result
-from genrelab.errors import GenrelabError
+from genrelab.batch.engine import Engine, EngineSpec
+from genrelab.errors import AudioError, GenrelabError
 from genrelab.models import trust
+from genrelab.pipeline import Heard, Result, Windowing
+from genrelab.pipeline.result import error_message
 
 Row = dict[str, Any]
 
@@ -42,28 +46,35 @@ def _failed(row: Row, err: BaseException) -> Row:
         "index": row["index"],
         "member": row["member"],
         "path": row["path"],
-        "error": error_result(row["path"], err)["error"],
+        "error": error_message(row["path"], err),
     }
 
 
 def decode_row(row: Row, windowing: Sequence[Windowing], aggregate: str) -> Row:
-    """Decode stage: the member's windows of one file, stacked."""
+    """Decode stage: the member's windows of one file, stacked, and the window count its
+    front end plans for (from the header, as the streaming path does)."""
+    cut = windowing[row["member"]]
+    path = row["path"]
     try:
-        spans, windows = windowing[row["member"]].decode(row["path"], aggregate)
+        meta = cut.header(path, aggregate)
+        n_windows = cut.count_in(path, aggregate, meta)
+        spans, windows = [], []
+        for window, samples in cut.windows(path, aggregate, meta=meta):
+            spans.append((window.start_s, window.end_s))
+            windows.append(samples)
     except Exception as err:
         return _failed(row, err)
     return {
         **row,
         "starts": np.array([s for s, _ in spans]),
         "ends": np.array([e for _, e in spans]),
-        "windows": windows,
+        "windows": np.stack(windows),
+        "n_windows": -1 if n_windows is None else n_windows,
         "error": "",
     }
 
 
-class FeatureStage:
-    """Features stage (actor): the member's front end over the file's windows."""
-
+class _Stage:
     def __init__(self, spec: EngineSpec, permission: trust.Trust):
         trust.allow(permission)  # the driver's --trust-* flags
         self.engine = spec.build()
@@ -72,30 +83,36 @@ class FeatureStage:
         if row["error"]:
             return row
         try:
-            windows = list(row["windows"])
-            inputs = self.engine.features(row["member"], windows, len(windows))
+            return self.run(row, self.engine.pipelines[row["member"]])
         except Exception as err:
             return _failed(row, err)
+
+
+class FeatureStage(_Stage):
+    """Features stage (actor): the member's front end over the file's windows."""
+
+    def run(self, row: Row, pipeline) -> Row:
+        n_windows = None if row["n_windows"] < 0 else int(row["n_windows"])
+        inputs = pipeline.features(list(row["windows"]), n_windows)
         rest = {k: v for k, v in row.items() if k != "windows"}
         return {**rest, "inputs": inputs}
 
 
-class ModelStage:
-    """Model stage (actor): window probabilities in the engine's label order."""
+class ModelStage(_Stage):
+    """Model stage (actor): window probabilities in the engine's label order, and the tags."""
 
-    def __init__(self, spec: EngineSpec, permission: trust.Trust):
-        trust.allow(permission)  # the driver's --trust-* flags
-        self.engine = spec.build()
+    def run(self, row: Row, pipeline) -> Row:
+        from genrelab.pipeline.tags import tags_of
 
-    def __call__(self, row: Row) -> Row:
-        if row["error"]:
-            return row
-        try:
-            proba = self.engine.predict(row["member"], row["inputs"])
-        except Exception as err:
-            return _failed(row, err)
+        proba = pipeline.predict(row["inputs"])
+        tags = None
+        spec, classifier = self.engine.spec, self.engine.classifier
+        if spec.tags is not False and row["member"] == classifier.tagger:
+            tags = pipeline.tags_from(row["inputs"])
+            if tags is None and spec.tags:
+                tags = tags_of(row["path"], None)
         rest = {k: v for k, v in row.items() if k != "inputs"}
-        return {**rest, "proba": proba}
+        return {**rest, "proba": proba, "tags": "" if tags is None else json.dumps(tags)}
 
 
 def iter_ray(
@@ -125,7 +142,7 @@ def iter_ray(
 
 def _run_pipeline(ray, spec: EngineSpec, files: Sequence[str | Path]):
     engine = spec.build()
-    members = len(engine.members)
+    members = len(engine.pipelines)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
@@ -139,7 +156,10 @@ def _run_pipeline(ray, spec: EngineSpec, files: Sequence[str | Path]):
     ds = ray.data.from_items(items)
     ds = ds.map(
         decode_row,
-        fn_kwargs={"windowing": engine.windowing, "aggregate": spec.aggregate},
+        fn_kwargs={
+            "windowing": [p.windowing for p in engine.pipelines],
+            "aggregate": spec.aggregate,
+        },
         num_cpus=LIGHT_CPUS,
     )
     pool = ray.data.ActorPoolStrategy
@@ -164,16 +184,20 @@ def _run_pipeline(ray, spec: EngineSpec, files: Sequence[str | Path]):
 
 
 def _combine(engine: Engine, rows: dict[int, Row]) -> dict[str, Any]:
+    """The local path's :meth:`Pipeline.answer` and :meth:`Classifier.combine` over the rows."""
+    classifier, aggregate = engine.classifier, engine.spec.aggregate
     ordered = [rows[m] for m in sorted(rows)]
     path = ordered[0]["path"]
-    for row in ordered:
-        if row["error"]:
-            return {"path": path, "error": row["error"]}
     try:
-        parts = [
-            (list(zip(map(float, r["starts"]), map(float, r["ends"]), strict=True)), r["proba"])
-            for r in ordered
-        ]
-        return engine.combine(path, parts)
+        for row in ordered:
+            if row["error"]:
+                raise AudioError(row["error"])
+        parts = []
+        for pipeline, row in zip(classifier.pipelines, ordered, strict=True):
+            spans = list(zip(map(float, row["starts"]), map(float, row["ends"]), strict=True))
+            tags = [tuple(t) for t in json.loads(row["tags"])] if row["tags"] else None
+            parts.append(pipeline.answer(path, Heard(spans, row["proba"]), aggregate, tags))
+        result = classifier.combine(parts, parts[classifier.tagger].tags)
     except Exception as err:
-        return error_result(path, err)
+        result = Result.failure(path, err, classifier.model_id, classifier.labels, aggregate)
+    return result.to_dict()

@@ -153,7 +153,7 @@ def _warm_up(engine: Engine | None) -> None:
     from genrelab.features._hpss import compile_kernels
 
     compile_kernels()
-    for member in engine.members if engine is not None else []:
+    for member in engine.pipelines if engine is not None else []:
         if callable(prepare := getattr(member.frontend, "prepare", None)):
             prepare()
 

@@ -31,6 +31,7 @@ from typing import Any
 
 from genrelab.atomic import fsync_dir
 from genrelab.errors import GenrelabError
+from genrelab.pipeline.result import failed
 
 #: How GTZAN's labels are spelt in tags (ID3's standard genre names); others pass unchanged.
 TAG_NAMES = {
@@ -206,7 +207,7 @@ def tag_results(
 
     Stale temporary copies of earlier killed runs are removed first, in every folder touched.
     """
-    done = [r for r in results if "error" not in r]
+    done = [r for r in results if not failed(r)]
     if not dry_run:
         clean_stale_temps({Path(r["path"]).resolve().parent for r in done})
     changes = []

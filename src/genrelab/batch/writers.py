@@ -50,7 +50,7 @@ def columns(labels: Sequence[str]) -> list[str]:
 
 def flat_row(result: dict[str, Any], labels: Sequence[str]) -> dict[str, Any]:
     """One table row: probabilities and logits one column per class; failures fill ``error``."""
-    failed = "error" in result
+    failed = bool(result.get("error"))
     nan = math.nan
     row: dict[str, Any] = {
         "path": result["path"],
@@ -61,7 +61,7 @@ def flat_row(result: dict[str, Any], labels: Sequence[str]) -> dict[str, Any]:
         row[f"prob_{label}"] = nan if failed else result["probabilities"][label]
     for label in labels:
         row[f"logit_{label}"] = nan if failed else result["logits"][label]
-    row["error"] = result.get("error", "")
+    row["error"] = result.get("error") or ""
     return row
 
 

@@ -20,6 +20,7 @@ from genrelab.aggregate import AGGREGATE_HELP, parse_aggregate
 from genrelab.cli.app import app
 from genrelab.cli.common import TrustBundle, TrustRemoteCode, allow_trust, err, out
 from genrelab.errors import GenrelabError
+from genrelab.pipeline.result import failed
 
 
 def collect_audio(paths: list[Path], recursive: bool) -> list[Path]:
@@ -71,7 +72,7 @@ def _print_table(results: list[dict[str, Any]], top: int) -> None:
     if with_tags:
         table.add_column("tags")
     for r in results:
-        if "error" in r:
+        if failed(r):
             continue
         ranked = sorted(r["probabilities"].items(), key=lambda kv: -kv[1])[:top]
         cells = [
@@ -81,7 +82,7 @@ def _print_table(results: list[dict[str, Any]], top: int) -> None:
             ", ".join(f"{g} {p:.2f}" for g, p in ranked),
         ]
         if with_tags:
-            cells.append(", ".join(tag for tag, _ in r.get("tags") or []))
+            cells.append(", ".join(t["tag"] for t in r.get("tags") or []))
         table.add_row(*cells)
     out.print(table)
 
@@ -246,7 +247,7 @@ def classify(
     if output is not None:
         check_output(output)
     models = tuple(_model_ref(m) for m in model or ["default"])
-    tags = tagging_available() and output is None and not use_ray
+    tags = tagging_available() and output is None
     spec = EngineSpec(models, aggregate, tags=tags, labels=parse_labels(labels))
     with tempfile.TemporaryDirectory(prefix="genrelab-") as tmp:
         inputs = list(paths or [])
@@ -268,7 +269,7 @@ def classify(
             clean_stale_temps({p.resolve().parent for p in files})
         results = _run(spec, engine, files, output, resume, workers, use_ray, ray_address)
         changes = tag_results(results, policy, dry_run=dry_run) if write_tags else []
-    failures = [r for r in results if "error" in r]
+    failures = [r for r in results if failed(r)]
     for r in failures:
         # markup=False: a file named "song [live].wav" must print as is, not as a style tag.
         err.print(f"genrelab: {r['error']}", highlight=False, soft_wrap=True, markup=False)
@@ -299,9 +300,9 @@ def _report(
         sys.stdout.write("\n")
         return
     if output is not None:
-        failed = sum("error" in r for r in results)
+        n_failed = sum(map(failed, results))
         err.print(
-            f"wrote {len(results)} rows to {output} ({failed} failed)",
+            f"wrote {len(results)} rows to {output} ({n_failed} failed)",
             highlight=False,
             soft_wrap=True,
         )

@@ -430,9 +430,9 @@ def evaluate(
     from genrelab.data.fitted import drop_seen
     from genrelab.evaluation.metrics import classification_metrics, format_metrics_table
     from genrelab.evaluation.plots import plot_confusion
-    from genrelab.inference import Classifier
     from genrelab.labels import restrict
     from genrelab.models import load_bundle
+    from genrelab.pipeline import Classifier
     from genrelab.training import table_features
 
     parse_aggregate(aggregate)
@@ -488,7 +488,7 @@ def evaluate(
     elif table_features(df):
         from genrelab.experiments.ensemble import table_proba
 
-        proba = restrict(table_proba(loaded, df, str(data)), classifier.columns)
+        proba = restrict(table_proba(loaded, df, str(data)), classifier.pipelines[0].columns)
         predicted = np.asarray(answer_labels)[np.argmax(proba, axis=1)]
         truth = df["label"].to_numpy(str)
     else:
@@ -496,16 +496,16 @@ def evaluate(
             task = bar.add_task("classifying", total=len(df))
             results = list(
                 classifier.classify_many(
-                    df["path"].tolist(), aggregate, on_result=lambda _: bar.advance(task)
+                    df["path"].tolist(), aggregate, False, lambda _: bar.advance(task)
                 )
             )
-        ok = [i for i, r in enumerate(results) if "error" not in r]
+        ok = [i for i, r in enumerate(results) if r.ok]
         for r in results:
-            if "error" in r:
-                err.print(f"genrelab: {r['error']}", highlight=False, soft_wrap=True)
+            if not r.ok:
+                err.print(f"genrelab: {r.error}", highlight=False, soft_wrap=True)
         if not ok:
             raise DataError("no file could be classified")
-        predicted = np.array([results[i]["genre"] for i in ok])
+        predicted = np.array([results[i].genre for i in ok])
         truth = df["label"].to_numpy(str)[ok]
     scored = sorted(set(answer_labels) | set(truth))
     metrics = classification_metrics(truth, predicted, scored)

@@ -296,8 +296,8 @@ def run_audio_model(
 ) -> RunResult:
     """Train a neural model on the run's ``train`` tracks (``valid`` per epoch), score ``part``."""
     from genrelab.evaluation.metrics import classification_metrics
-    from genrelab.inference import Classifier
     from genrelab.neural.training import train_on_audio
+    from genrelab.pipeline import Pipeline
 
     if not (run.mask("train").any() and run.mask(part).any()):
         raise DataError(f"{run.name} of the protocol leaves no {part} or no train tracks")
@@ -314,10 +314,10 @@ def run_audio_model(
         split_seed=run.seed,
     )
     fit_s = time.perf_counter() - started
-    classifier = Classifier(bundle)
+    pipeline = Pipeline(bundle)
     test = np.flatnonzero(run.mask(part))
     started = time.perf_counter()
-    predicted = [classifier.classify_signal(data.audio[i], data.sr).genre for i in test]
+    predicted = [pipeline.classify(data.audio[i], data.sr, tags=False).genre for i in test]
     predict_s = time.perf_counter() - started
     truth = data.tracks["label"].iloc[test].astype(str).tolist()
     labels = sorted(set(data.tracks["label"].astype(str)))

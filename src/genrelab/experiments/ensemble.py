@@ -35,6 +35,7 @@ from genrelab.features.frontends import Frontend, register_frontend
 from genrelab.models import trust
 from genrelab.models.base import GenreModel, register_model
 from genrelab.models.bundle import Bundle, ModelCard, load_bundle
+from genrelab.models.combine import align, soft_vote, weights_or_equal
 from genrelab.models.portable import PortablePredictor, export_pipeline
 
 METHODS = ("soft", "stack")
@@ -54,6 +55,12 @@ class RawWindows:
 
     def __len__(self) -> int:
         return len(self.windows)
+
+    def __getitem__(self, part: slice) -> RawWindows:
+        return RawWindows(self.windows[part], self.sr)
+
+    def __add__(self, other: RawWindows) -> RawWindows:
+        return RawWindows(self.windows + other.windows, self.sr)
 
 
 @register_frontend("raw_windows")
@@ -91,45 +98,31 @@ class BundleEnsembleModel(GenreModel):
     def set_members(self, bundles: Sequence[Bundle]) -> BundleEnsembleModel:
         self.bundles_ = list(bundles)
         self.classes_ = np.asarray(sorted({label for b in bundles for label in b.labels}))
-        self.weights_ = self._initial_weights()
+        self.weights_ = weights_or_equal(self.weights, len(self.bundles_))
         self.stacker_: Any = None
-        self._classifiers: list[Any] | None = None
+        self._pipelines: list[Any] | None = None
         return self
 
-    def _initial_weights(self) -> np.ndarray:
-        w = np.ones(len(self.bundles_)) if self.weights is None else np.asarray(self.weights, float)
-        if w.shape != (len(self.bundles_),) or (w < 0).any() or w.sum() <= 0:
-            raise ModelError(
-                f"ensemble weights must be {len(self.bundles_)} non-negative numbers, not all 0"
-            )
-        return w / w.sum()
-
     @property
-    def classifiers(self) -> list[Any]:
-        from genrelab.inference import Classifier
+    def pipelines(self) -> list[Any]:
+        from genrelab.pipeline import Pipeline
 
-        if self._classifiers is None:
-            self._classifiers = [Classifier(b) for b in self.bundles_]
-        return self._classifiers
+        if self._pipelines is None:
+            self._pipelines = [Pipeline(b) for b in self.bundles_]
+        return self._pipelines
 
     def align(self, labels: Sequence[str], proba: np.ndarray) -> np.ndarray:
         """Member probabilities over ``labels`` as columns of the ensemble's ``classes_``."""
-        index = {c: i for i, c in enumerate(self.classes_)}
-        out = np.zeros((len(proba), len(self.classes_)))
-        out[:, [index[str(label)] for label in labels]] = proba
-        return out
+        return align(proba, labels, self.classes_)
 
     def member_proba(self, X: RawWindows) -> np.ndarray:
-        """``(windows, members, classes)``: each member's answer for each window."""
+        """``(windows, members, classes)``: each member's answer for each window, as
+        ``classify`` would give it on that stretch of audio."""
         out = np.zeros((len(X), len(self.bundles_), len(self.classes_)))
-        for m, classifier in enumerate(self.classifiers):
-            rows = np.array(
-                [
-                    [result.probabilities[c] for c in classifier.labels]
-                    for result in (classifier.classify_signal(w, X.sr) for w in X.windows)
-                ]
-            )
-            out[:, m] = self.align(classifier.labels, rows)
+        for m, pipeline in enumerate(self.pipelines):
+            results = [pipeline.classify(w, X.sr, tags=False) for w in X.windows]
+            rows = np.array([[r.probabilities[c] for c in pipeline.labels] for r in results])
+            out[:, m] = self.align(pipeline.labels, rows)
         return out
 
     # -- combining ------------------------------------------------------------------------------
@@ -137,7 +130,7 @@ class BundleEnsembleModel(GenreModel):
     def combine(self, P: np.ndarray) -> np.ndarray:
         """Ensemble probabilities from member probabilities ``P`` (windows, members, classes)."""
         if self.method == "soft":
-            return np.einsum("m,nmc->nc", self.weights_, P)
+            return soft_vote([P[:, m] for m in range(P.shape[1])], self.weights_)
         if self.stacker_ is None:
             raise ModelError("a stacking ensemble must be fit on labelled tracks first")
         out = np.zeros((len(P), len(self.classes_)))
@@ -258,18 +251,18 @@ def member_track_proba(
     A feature table is read directly by members whose front end computes the same features;
     audio goes through the member's own ``classify`` path.
     """
-    from genrelab.inference import Classifier
+    from genrelab.pipeline import Classifier
     from genrelab.training import table_features
 
     if table_features(df):
         return table_proba(bundle, df), list(range(len(df)))
     classifier = Classifier(bundle)
     rows, kept = [], []
-    for i, result in enumerate(classifier.classify_many(df["path"].tolist())):
+    for i, result in enumerate(classifier.classify_many(df["path"].tolist(), tags=False)):
         if on_track is not None:
             on_track()
-        if "error" not in result:
-            rows.append([result["probabilities"][c] for c in classifier.labels])
+        if result.ok:
+            rows.append([result.probabilities[c] for c in classifier.labels])
             kept.append(i)
     return np.asarray(rows).reshape(len(kept), len(classifier.labels)), kept
 

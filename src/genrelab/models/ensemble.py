@@ -1,4 +1,4 @@
-"""Soft voting over several registered feature models (weighted mean of probabilities)."""
+"""Soft voting over several registered feature models (:func:`~genrelab.models.combine.soft_vote`)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 
 from genrelab.errors import ModelError
 from genrelab.models.base import GenreModel, create_model, model_class, register_model
+from genrelab.models.combine import soft_vote
 
 
 @register_model("soft_vote")
@@ -34,10 +35,6 @@ class SoftVoteModel(GenreModel):
                     f"soft_vote combines feature models; {member['model']!r} reads {kind!r}"
                 )
 
-    def _weights(self) -> np.ndarray:
-        w = np.ones(len(self.members)) if self.weights is None else np.asarray(self.weights, float)
-        return w / w.sum()
-
     def fit(self, X, y, *, X_valid=None, y_valid=None):
         self.models_ = [
             create_model(m["model"], **m.get("params", {})).fit(X, y) for m in self.members
@@ -46,9 +43,7 @@ class SoftVoteModel(GenreModel):
         return self
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return sum(
-            w * m.predict_proba(X) for w, m in zip(self._weights(), self.models_, strict=True)
-        )
+        return soft_vote([m.predict_proba(X) for m in self.models_], self.weights)
 
     def save(self, directory: Path) -> None:
         for i, model in enumerate(self.models_):

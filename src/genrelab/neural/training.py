@@ -3,7 +3,7 @@
 Tracks are decoded once and held in memory (float32: about 2.6 GB for the 1,000 GTZAN clips),
 split by track group (windows of one track never cross splits), and cut into seeded random
 windows every epoch. Scores are per track: every window of a track goes through the same
-:class:`~genrelab.inference.Classifier` that ``genrelab classify`` uses, and the mean
+:class:`~genrelab.pipeline.Pipeline` that ``genrelab classify`` uses, and the mean
 probability decides, so the card's numbers are what users will get.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,9 @@ from genrelab.data.fitted import FITTED_KEY, record, row_ids
 from genrelab.errors import DataError
 from genrelab.models.bundle import Bundle, ModelCard
 from genrelab.training import AudioData, decode_tracks, require_classes
+
+if TYPE_CHECKING:
+    from genrelab.pipeline import Pipeline
 
 #: Windows per training track used to fit the input standardisation.
 STATS_WINDOWS_PER_TRACK = 4
@@ -43,22 +46,20 @@ def load_audio_data(spec: str, protocol: str, seed: int, sr: int = 22050) -> Aud
     return decode_tracks(df[df["split"] != ""].reset_index(drop=True), spec, sr)
 
 
-def window_inputs(classifier: Any, y: np.ndarray) -> np.ndarray:
+def window_inputs(pipeline: Pipeline, y: np.ndarray) -> np.ndarray:
     """Front-end inputs of every window ``classify`` would cut from ``y``."""
-    from genrelab.audio import fixed_windows
-
-    spans = fixed_windows(
-        y.size, classifier.sr, classifier.window_s, classifier.hop_s, min_last_s=classifier.tail_s
-    )
-    return classifier.frontend([w.take(y) for w in spans], classifier.sr)
+    spans = pipeline.windowing.spans(y.size)
+    return pipeline.features([w.take(y) for w in spans], len(spans))
 
 
-def track_metrics(classifier: Any, audio: list[np.ndarray], labels: np.ndarray) -> dict[str, Any]:
+def track_metrics(
+    pipeline: Pipeline, audio: list[np.ndarray], labels: np.ndarray
+) -> dict[str, Any]:
     """Per-track accuracy, balanced accuracy and macro-F1, answering as ``classify`` does."""
     from genrelab.evaluation.metrics import classification_metrics
 
-    predicted = [classifier.classify_signal(y, classifier.sr).genre for y in audio]
-    return classification_metrics(labels, predicted, sorted(set(classifier.labels) | set(labels)))
+    predicted = [pipeline.classify(y, pipeline.sr, tags=False).genre for y in audio]
+    return classification_metrics(labels, predicted, sorted(set(pipeline.labels) | set(labels)))
 
 
 def train_on_audio(
@@ -84,10 +85,10 @@ def train_on_audio(
     fit in the median track). A model with its own ``frontend_spec()`` (Hugging Face
     backbones) sets the window itself (its ``window_s``) and needs ``data`` at its rate. The card records valid/test (and train) per-track metrics.
     """
-    from genrelab.inference import Classifier
     from genrelab.models import create_model, model_class
     from genrelab.neural.data import WindowBatches
     from genrelab.neural.trainer import Trainer
+    from genrelab.pipeline import Pipeline
 
     cls = model_class(model_name)
     model = create_model(model_name, **(params or {}))
@@ -119,8 +120,8 @@ def train_on_audio(
         frontend=spec,
         windowing=windowing,
     )
-    classifier = Classifier(Bundle(card, model))
-    model.setup(classes, _stats_sample(classifier, train_audio))
+    pipeline = Pipeline(Bundle(card, model))
+    model.setup(classes, _stats_sample(pipeline, train_audio))
     augmentation = augment or Augmentation()
     if augmentation.batch is not None:
         augmentation.batch.check(model.input_shape_)
@@ -132,14 +133,14 @@ def train_on_audio(
         model.encode_labels(train_labels),
         data.sr,
         window_s,
-        classifier.frontend,
+        pipeline.frontend,
         model.batch_size,
         model.seed,
         windows_per_track,
         augmentation.wave,
         augmentation.context,
     )
-    valid = _validation_set(classifier, model, *data.part("valid", min_samples))
+    valid = _validation_set(pipeline, model, *data.part("valid", min_samples))
     started = time.perf_counter()
     trainer = Trainer(
         model,
@@ -166,28 +167,28 @@ def train_on_audio(
         "device": str(model.torch_device),
         "seconds": round(time.perf_counter() - started, 1),
     }
-    card.validation = _validation(classifier, data, min_samples, protocol, split_seed)
+    card.validation = _validation(pipeline, data, min_samples, protocol, split_seed)
     return Bundle(card, model)
 
 
-def _stats_sample(classifier: Any, audio: list[np.ndarray]) -> np.ndarray:
+def _stats_sample(pipeline: Pipeline, audio: list[np.ndarray]) -> np.ndarray:
     rows = []
     for y in audio:
-        inputs = window_inputs(classifier, y)
+        inputs = window_inputs(pipeline, y)
         pick = np.linspace(0, len(inputs) - 1, min(len(inputs), STATS_WINDOWS_PER_TRACK))
         rows.append(inputs[np.unique(pick.round().astype(int))])
     return np.concatenate(rows)
 
 
 def _validation_set(
-    classifier: Any, model: Any, audio: list[np.ndarray], labels: np.ndarray
+    pipeline: Pipeline, model: Any, audio: list[np.ndarray], labels: np.ndarray
 ) -> Any:
     from genrelab.neural.data import ValidationSet
 
     known = np.isin(labels, model.classes_)
     if not known.any():
         return None
-    inputs = [window_inputs(classifier, y) for y, k in zip(audio, known, strict=True) if k]
+    inputs = [window_inputs(pipeline, y) for y, k in zip(audio, known, strict=True) if k]
     groups = np.repeat(np.arange(len(inputs)), [len(x) for x in inputs])
     encoded = model.encode_labels(labels[known])
     return ValidationSet(np.concatenate(inputs), encoded[groups], groups)
@@ -202,7 +203,7 @@ def _best_epoch(history: list[dict[str, float]], monitor: str) -> int | None:
 
 
 def _validation(
-    classifier: Any, data: AudioData, min_samples: int, protocol: str, seed: int
+    pipeline: Pipeline, data: AudioData, min_samples: int, protocol: str, seed: int
 ) -> list[dict[str, Any]]:
     entries = []
     for part in ("valid", "test", "train"):
@@ -213,7 +214,7 @@ def _validation(
             {
                 "protocol": f"{protocol} (seed {seed}): trained on train, scored on {part}",
                 "split": part,
-                "metrics": track_metrics(classifier, audio, labels),
+                "metrics": track_metrics(pipeline, audio, labels),
             }
         )
     return entries

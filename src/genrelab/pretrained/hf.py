@@ -545,18 +545,19 @@ def load_waveform_data(spec: str, model: HFAudioModel) -> Any:
     window for a long enough tail), so nothing is truncated; each window keeps its track as
     ``group``.
     """
-    from genrelab.audio import fixed_windows, load
+    from genrelab.audio import load
     from genrelab.data import load_dataset
     from genrelab.errors import DataError, GenrelabError
     from genrelab.features.frontends import build_frontend
+    from genrelab.pipeline import Windowing
     from genrelab.training import FeatureData, table_features
 
     df = load_dataset(spec)
     if table_features(df):
         raise DataError(f"{spec} is a feature table; {model.name} models need audio files")
     sr, windowing = model.sample_rate, model.windowing()
+    cut = Windowing.from_card(sr, windowing)
     frontend = build_frontend(model.frontend_spec())
-    tail = max(windowing["min_s"], min(10.0, windowing["window_s"] / 3))
     rows, labels, groups, kept, errors = [], [], [], [], []
     for index, item in df.iterrows():
         try:
@@ -564,9 +565,7 @@ def load_waveform_data(spec: str, model: HFAudioModel) -> Any:
         except GenrelabError as err:
             errors.append((item["path"], str(err)))
             continue
-        spans = fixed_windows(
-            len(y), sr, windowing["window_s"], windowing["hop_s"], min_last_s=tail
-        )
+        spans = cut.spans(len(y))
         rows.append(frontend([s.take(y) for s in spans], sr))
         labels += [item["label"]] * len(spans)
         groups += [item["group"]] * len(spans)

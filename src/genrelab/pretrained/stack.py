@@ -16,17 +16,7 @@ import numpy as np
 
 from genrelab.errors import ModelError
 from genrelab.models.base import GenreModel, create_model, model_class, register_model
-
-#: Probability floor before the logarithm: one member's zero cannot veto a class outright.
-FLOOR = 1e-6
-
-
-def product_of_experts(probas: list[np.ndarray], weights: list[float]) -> np.ndarray:
-    """``softmax(sum_i w_i log p_i)`` row by row."""
-    logits = sum(w * np.log(np.clip(p, FLOOR, 1.0)) for w, p in zip(weights, probas, strict=True))
-    logits = logits - logits.max(axis=1, keepdims=True)
-    out = np.exp(logits)
-    return out / out.sum(axis=1, keepdims=True)
+from genrelab.models.combine import FLOOR, product_of_experts
 
 
 @register_model("column_stack")

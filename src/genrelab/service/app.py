@@ -27,7 +27,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -42,10 +42,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from genrelab import __version__
 from genrelab.aggregate import AGGREGATE_HELP, parse_aggregate
-from genrelab.batch.engine import log_probabilities, signal_tags
 from genrelab.errors import AudioError, GenrelabError
-from genrelab.inference import Classifier
 from genrelab.models.bundle import Bundle
+from genrelab.pipeline import Classifier
 from genrelab.service.docs import offline_docs_app
 from genrelab.service.render import mel_png
 from genrelab.service.uploads import BodyLimits, Upload, UploadError, receive_upload
@@ -102,14 +101,19 @@ class Tag(BaseModel):
 
 
 class ClassifyResponse(BaseModel):
-    filename: str
+    """The library's result schema (``Result.to_dict()``) plus what the upload was."""
+
+    path: str = Field(description="The uploaded file's name.")
     model: str
+    labels: list[str] = Field(description="The labels answered over.")
+    aggregate: str
     genre: str
     confidence: float
     probabilities: dict[str, float]
     logits: dict[str, float] = Field(description="Natural log of each probability.")
-    timeline: list[Window]
+    windows: list[Window] = Field(description="The timeline: one entry per window heard.")
     tags: list[Tag] | None = Field(None, description="musicnn tags, when the tagger is installed.")
+    error: None = None
     duration_s: float | None = Field(description="The track's length, when its header gives it.")
     analysed_s: float
     truncated: bool = Field(description="Only the first max_audio_s seconds were analysed.")
@@ -252,9 +256,8 @@ def _clip(duration: float | None, max_s: float) -> float | None:
 class _Service:
     """The loaded model, the worker pool, admission slots and the private upload folder."""
 
-    def __init__(self, classifier: Classifier, model_id: str, settings: ServiceSettings):
+    def __init__(self, classifier: Classifier, settings: ServiceSettings):
         self.classifier = classifier
-        self.model_id = model_id
         self.settings = settings
         self.pool = ThreadPoolExecutor(settings.workers, thread_name_prefix="genrelab")
         #: Analysis slots: received uploads being analysed or waiting for a worker.
@@ -269,9 +272,8 @@ class _Service:
         from genrelab import synth
 
         sr = self.classifier.sr
-        y = synth.song(max(self.classifier.min_s, 1.0), sr=sr, seed=0)
-        if self.classifier.classify_signal(y, sr).tags is None:
-            signal_tags(y, sr)
+        y = synth.song(max(self.classifier.pipelines[0].windowing.min_s, 1.0), sr=sr, seed=0)
+        self.classifier.classify(y, sr, tags=True)
 
     def stop(self) -> None:
         """Shutdown began: refuse new work, give uploads and analyses their share of time."""
@@ -369,19 +371,10 @@ class _Service:
         started = time.perf_counter()
         y, duration = self.decode(upload)
         sr = classifier.sr
-        result = classifier.classify_signal(y, sr, aggregate, path=upload.filename)
-        # The default model's own musicnn pass gives the tags; other models tag separately.
-        tags = result.tags if result.tags is not None else signal_tags(y, sr)
+        result = classifier.classify(y, sr, aggregate, tags=True, name=upload.filename)
         analysed = y.size / sr
         return {
-            "filename": upload.filename,
-            "model": self.model_id,
-            "genre": result.genre,
-            "confidence": result.confidence,
-            "probabilities": result.probabilities,
-            "logits": log_probabilities(result.probabilities),
-            "timeline": [asdict(w) for w in result.windows],
-            "tags": None if tags is None else [{"tag": t, "score": s} for t, s in tags],
+            **result.to_dict(),
             "duration_s": duration,
             "analysed_s": round(analysed, 3),
             "truncated": duration is not None and duration > analysed + 0.5,
@@ -406,11 +399,8 @@ def create_app(
     """Build the app around one model bundle (``None``/"default": the embedded model)."""
     settings = settings or ServiceSettings()
     classifier = Classifier(model)
-    if isinstance(model, Bundle) or model is None or str(model) == "default":
-        model_id = "default" if not isinstance(model, Bundle) else model.card.model
-    else:
-        model_id = Path(model).name
-    service = _Service(classifier, model_id, settings)
+    model_id = classifier.model_id
+    service = _Service(classifier, settings)
     page = {name: _asset(name) for name in ("index.html", "app.js", "style.css")}
 
     @asynccontextmanager
@@ -463,7 +453,7 @@ def create_app(
 
     @app.get("/v1/models", tags=["service"])
     def models() -> dict[str, Any]:
-        card = classifier.bundle.card
+        card, windowing = classifier.card, classifier.pipelines[0].windowing
         return {
             "models": [
                 {
@@ -471,9 +461,9 @@ def create_app(
                     "model": card.model,
                     "labels": card.labels,
                     "sample_rate": card.sample_rate,
-                    "window_s": classifier.window_s,
-                    "hop_s": classifier.hop_s,
-                    "min_s": classifier.min_s,
+                    "window_s": windowing.window_s,
+                    "hop_s": windowing.hop_s,
+                    "min_s": windowing.min_s,
                     "frontend": card.frontend,
                     "description": card.description,
                     "validation": card.validation,

@@ -68,13 +68,13 @@ async function analyse(blob, name) {
 function render(data) {
   $("results").hidden = false;
   $("genre").textContent = data.genre;
-  $("file-name").textContent = data.filename;
+  $("file-name").textContent = data.path;
   $("confidence").textContent = pct(data.confidence);
   $("ring").style.setProperty("--p", (100 * data.confidence).toFixed(1));
   renderBars(data);
   renderTags(data.tags);
   const order = Object.keys(data.probabilities).sort((a, b) => data.probabilities[b] - data.probabilities[a]);
-  renderTimeline(data.timeline, data.analysed_s, order);
+  renderTimeline(data.windows, data.analysed_s, order);
   $("spectrogram").src = data.spectrogram_png ? `data:image/png;base64,${data.spectrogram_png}` : "";
   $("results").scrollIntoView({ behavior: "smooth", block: "start" });
 }
