@@ -133,7 +133,8 @@ def compare(
     if test_data is not None:
         raise GenrelabError("--test-data goes with --protocol cross-source")
     from genrelab.experiments.compare import compare as run_compare
-    from genrelab.experiments.compare import leaderboard, leak_message, write_results
+    from genrelab.experiments.compare import leaderboard, leak_message
+    from genrelab.experiments.report import write_results
 
     names = _names(models, "model")
     protocols = [p.name for p in parsed]

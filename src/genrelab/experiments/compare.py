@@ -16,17 +16,14 @@ leaderboard, the report and the command flag them.
 from __future__ import annotations
 
 import inspect
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from genrelab.atomic import write_text
 from genrelab.errors import DataError
 from genrelab.protocols import Protocol, parse_protocol
 from genrelab.training import AudioData
@@ -465,28 +462,6 @@ def leaderboard(entries: Sequence[Entry]) -> pd.DataFrame:
     return frame.drop(columns="_order").reset_index(drop=True)
 
 
-def markdown_table(frame: pd.DataFrame) -> str:
-    """The leaderboard as a Markdown table, with ``mean ± std`` cells and a loud leak flag."""
-    from genrelab.experiments.report import mean_std
-
-    head = ["model", "protocol", "runs", "accuracy", "balanced acc.", "macro-F1"]
-    head += ["fit (s)", "predict (ms/track)", "leak"]
-    lines = [
-        "| " + " | ".join(head) + " |",
-        "|" + "|".join(["---"] * 2 + ["--:"] * 6 + [":-:"]) + "|",
-    ]
-    for row in frame.to_dict("records"):
-        cells = [row["model"], f"`{row['protocol']}`", str(row["runs"])]
-        cells += [
-            mean_std(row[k], row[f"{k}_std"], row["runs"])
-            for k in ("accuracy", "balanced_accuracy", "macro_f1")
-        ]
-        cells += [f"{row['fit_s']:.2f}", f"{row['predict_ms_per_track']:.2f}"]
-        cells.append(f"**LEAK** ({row['leaked_tracks']} tracks)" if row["leak"] else "no")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
 def leak_message(entries: Sequence[Entry]) -> str | None:
     """One paragraph naming the leaking protocols, or ``None`` when nothing leaks."""
     leaking = {e.protocol: len(e.leaked_tracks) for e in entries if e.leak}
@@ -498,27 +473,3 @@ def leak_message(entries: Sequence[Entry]) -> str | None:
         "The model can recognise the recording instead of the genre, so these scores are "
         "inflated and not comparable with track- or artist-grouped protocols."
     )
-
-
-def write_results(
-    entries: Sequence[Entry], folder: str | Path, meta: dict[str, Any] | None = None
-) -> dict[str, Path]:
-    """Write ``leaderboard.csv``, ``leaderboard.md``, ``results.json`` and ``report.html``."""
-    from genrelab.experiments.report import write_report
-
-    folder = Path(folder)
-    frame = leaderboard(entries)
-    meta = dict(meta or {})
-    document = {"meta": meta, "entries": [e.to_dict() for e in entries]}
-    return {
-        "csv": write_text(folder / "leaderboard.csv", frame.to_csv(index=False)),
-        "markdown": write_text(folder / "leaderboard.md", markdown_table(frame)),
-        "json": write_text(
-            folder / "results.json", json.dumps(document, indent=1, default=_jsonable) + "\n"
-        ),
-        "html": write_report(entries, folder / "report.html", meta, figures=folder / "figures"),
-    }
-
-
-def _jsonable(value: Any) -> Any:
-    return value.tolist() if hasattr(value, "tolist") else str(value)
