@@ -16,7 +16,7 @@ from pathlib import Path
 import librosa
 import numpy as np
 
-from genrelab import __version__
+from genrelab._version import __version__
 from genrelab.atomic import atomic_path
 from genrelab.errors import AudioError
 from genrelab.features.sets import FeatureSet
