@@ -53,7 +53,7 @@ def table(tmp_path_factory) -> Path:
 
 
 def test_protocol_names_are_checked() -> None:
-    assert check_protocol(" KFold-10 ") == "kfold-10"
+    assert check_protocol(" KFold-10 ").name == "kfold-10"
     for bad in ("kfold", "random-rows", "holdout", "random-80-10-10-x"):
         with pytest.raises(DataError, match="unknown protocol"):
             check_protocol(bad)

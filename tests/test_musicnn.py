@@ -18,10 +18,10 @@ import pytest
 
 from genrelab import synth
 from genrelab.errors import AudioError, ModelError
+from genrelab.pretrained.musicnn_meta import MODELS
 from genrelab.pretrained.musicnn_onnx import (
     EMBEDDINGS,
     MIN_SAMPLES,
-    MODELS,
     PATCH_FRAMES,
     SR,
     MusicnnTagger,

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from browsers import CHROMIUM, FLAGS
-from genrelab.experiments.compare import Inputs, compare, write_results
+from genrelab.experiments.compare import Inputs, compare
+from genrelab.experiments.report import write_results
 from test_compare import write_segment_table
 
 ARTIFACTS = Path(__file__).parent / "artifacts"

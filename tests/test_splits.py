@@ -160,7 +160,7 @@ def test_apply_split_protocols(items: pd.DataFrame) -> None:
         apply_split(items, "random-50-30-30")
     with pytest.raises(DataError, match="no official split"):
         apply_split(items, "official")
-    with pytest.raises(DataError, match=r"unknown split protocol 'cv'.*gtzan-filtered"):
+    with pytest.raises(DataError, match=r"unknown protocol 'cv'.*gtzan-filtered"):
         apply_split(items, "cv")
 
 

@@ -24,14 +24,8 @@ from pathlib import Path
 
 from genrelab import __version__
 from genrelab.atomic import write_text
-from genrelab.experiments.compare import (
-    Entry,
-    Inputs,
-    compare,
-    leaderboard,
-    markdown_table,
-    write_results,
-)
+from genrelab.experiments.compare import Entry, Inputs, compare, leaderboard
+from genrelab.experiments.report import markdown_table, write_results
 
 ROOT = Path(__file__).resolve().parents[1]
 FEATURE_MODELS = ["knn", "logreg", "svm", "random_forest", "xgboost", "soft_vote"]

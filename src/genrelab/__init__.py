@@ -6,10 +6,9 @@
 """
 
 from genrelab import synth
+from genrelab._version import __version__
 from genrelab.api import classify, load_model, tags
 from genrelab.errors import AudioError, DataError, GenrelabError, ModelError
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AudioError",

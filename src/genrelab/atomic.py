@@ -4,7 +4,8 @@ Readers never see half a file and a crash never leaves one: the data goes to a t
 file in the target's folder, is flushed to disk (fsync), renamed over the target (atomic
 within one file system) and the folder is fsynced so the rename itself survives a power cut.
 ``mkstemp`` creates private (0600) files; the result gets the mode a plain ``open`` would
-give (0666 less the umask), so output in shared folders stays readable by the group.
+give (an existing file's own mode, else 0666 less the umask), so output in shared folders
+stays readable by the group.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,6 +43,15 @@ def file_mode() -> int:
     return 0o666 & ~umask()
 
 
+def mode_for(path: Path) -> int:
+    """The mode ``open(path, "w")`` would leave: an existing file keeps its own."""
+    try:
+        st = path.stat()
+    except OSError:
+        return file_mode()
+    return stat.S_IMODE(st.st_mode) if stat.S_ISREG(st.st_mode) else file_mode()
+
+
 def fsync_dir(directory: str | Path) -> None:
     """Make a rename in ``directory`` durable (a no-op where folders cannot be opened)."""
     try:
@@ -55,30 +66,40 @@ def fsync_dir(directory: str | Path) -> None:
         os.close(fd)
 
 
+def temp_beside(path: Path, mark: str = TMP_MARK) -> Path:
+    """A new empty private (0600) file ``.<name><mark><random><suffix>`` in ``path``'s folder,
+    so that renaming it over ``path`` stays within one file system."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}{mark}", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    return Path(name)
+
+
+def commit(tmp: Path, path: Path) -> None:
+    """Put the finished file ``tmp`` in place of ``path`` for good: fsync it, rename it over
+    ``path`` and fsync the folder. Its mode is the caller's to set first."""
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
 @contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """A temporary path beside ``path`` (same suffix) that replaces ``path`` when the block succeeds.
 
-    For writers that take a file name (pandas, matplotlib, ``np.save``); on any error the
-    temporary file is removed and ``path`` is left as it was.
+    For writers that take a file name (pandas, matplotlib, ``np.save``, ``torch.save``); on
+    any error the temporary file is removed and ``path`` is left as it was.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(
-        prefix=f".{path.name}{TMP_MARK}", suffix=path.suffix, dir=path.parent
-    )
-    os.close(fd)
-    tmp = Path(name)
+    tmp = temp_beside(path)
     try:
         yield tmp
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.chmod(tmp, file_mode())
-        os.replace(tmp, path)
+        os.chmod(tmp, mode_for(path))
+        commit(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_dir(path.parent)
 
 
 @contextmanager

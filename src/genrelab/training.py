@@ -19,8 +19,7 @@ from genrelab.errors import DataError
 from genrelab.evaluation.metrics import classification_metrics, summarize_folds
 from genrelab.models.base import GenreModel, create_model
 from genrelab.models.bundle import Bundle, ModelCard
-
-PROTOCOLS = ("random-80-10-10", "kfold-10", "gtzan-filtered", "official")
+from genrelab.protocols import Protocol, parse_protocol
 
 
 @dataclass
@@ -232,11 +231,17 @@ def train(
     to ship, once its numbers are recorded).
     """
     params = dict(params or {})
+    parsed = parse_protocol(protocol)
+    if parsed.rows or not (parsed.kfold or parsed.single_split):
+        raise DataError(
+            "training takes kfold-K or a single split (random-A-B-C, gtzan-filtered or "
+            f"official), not {parsed.name!r}"
+        )
     require_classes(data.labels, data.source)
     labels = sorted(set(data.labels))
     validation: list[dict[str, Any]] = []
-    if protocol.startswith("kfold"):
-        validation.append(_kfold_validation(data, model_name, params, protocol, seed, labels))
+    if parsed.kfold:
+        validation.append(_kfold_validation(data, model_name, params, parsed, seed, labels))
         final, fit_mask = None, np.ones(len(data.labels), dtype=bool)
     else:
         row_split = _splits_for(data, protocol, seed).reindex(data.groups).fillna("").to_numpy()
@@ -292,20 +297,19 @@ def _kfold_validation(
     data: FeatureData,
     model_name: str,
     params: dict[str, Any],
-    protocol: str,
+    protocol: Protocol,
     seed: int,
     labels: list[str],
 ) -> dict[str, Any]:
     from genrelab.data.splits import kfold
 
-    k = int(protocol.split("-")[1]) if "-" in protocol else 10
     folds = []
-    for train_idx, test_idx in kfold(data.tracks, k=k, seed=seed):
+    for train_idx, test_idx in kfold(data.tracks, k=protocol.k, seed=seed):
         in_train = np.isin(data.groups, data.tracks["group"].iloc[train_idx].to_numpy())
         model = create_model(model_name, **params).fit(data.X[in_train], data.labels[in_train])
         in_test = np.isin(data.groups, data.tracks["group"].iloc[test_idx].to_numpy())
         folds.append(_score(model, data, in_test, labels))
     return {
-        "protocol": f"{protocol} (stratified, group-aware, seed {seed})",
+        "protocol": f"{protocol.name} (stratified, group-aware, seed {seed})",
         "metrics": summarize_folds(folds),
     }

@@ -22,14 +22,13 @@ import os
 import re
 import shutil
 import stat
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from genrelab.atomic import fsync_dir
+from genrelab.atomic import commit, fsync_dir, temp_beside
 from genrelab.errors import GenrelabError
 from genrelab.pipeline.result import failed
 
@@ -49,7 +48,7 @@ TAG_NAMES = {
 
 _MARK = ".genrelab-tag-"
 _COPYBACK = ".copyback"
-#: ``.<name>.genrelab-tag-<pid>-<random>[.copyback]<suffix>``, as :func:`_temp_copy` names them.
+#: ``.<name>.genrelab-tag-<pid>-<random>[.copyback]<suffix>``, as :func:`_safe_tag` names them.
 _TEMP_RE = re.compile(
     r"^\.(?P<name>.+)\.genrelab-tag-(?P<pid>\d+)-[A-Za-z0-9_]+(?P<copyback>\.copyback)?(\.[^.]*)?$"
 )
@@ -274,18 +273,10 @@ def _tag_copy(copy: Path, write: Callable, genre: str) -> None:
     audio.save()
 
 
-def _temp_copy(path: Path) -> Path:
-    fd, name = tempfile.mkstemp(
-        prefix=f".{path.name}{_MARK}{os.getpid()}-", suffix=path.suffix, dir=path.parent
-    )
-    os.close(fd)
-    return Path(name)
-
-
 def _safe_tag(path: Path, tag: Callable[[Path], None]) -> None:
     """Tag a copy beside ``path``, verify it decodes like the original, then put it in place."""
     st = path.stat()
-    tmp = _temp_copy(path)
+    tmp = temp_beside(path, f"{_MARK}{os.getpid()}-")
     try:
         shutil.copy2(path, tmp)  # content, mode, times and extended attributes
         os.chmod(tmp, 0o600)  # writable while tagged, whatever the original's mode
@@ -293,8 +284,7 @@ def _safe_tag(path: Path, tag: Callable[[Path], None]) -> None:
         if _decoded_length(tmp) != _decoded_length(path):
             raise RuntimeError("the tagged copy does not decode to the same audio")
         if st.st_nlink == 1 and _give_identity(tmp, st):
-            os.replace(tmp, path)
-            fsync_dir(path.parent)
+            commit(tmp, path)
         else:
             tmp = _copy_back(tmp, path)
     finally:
@@ -309,8 +299,6 @@ def _give_identity(tmp: Path, st: os.stat_result) -> bool:
         os.chmod(tmp, stat.S_IMODE(st.st_mode))  # after chown, which may clear set-id bits
     except PermissionError:
         return False
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
     return True
 
 

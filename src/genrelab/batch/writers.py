@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from genrelab.atomic import atomic_path
+from genrelab.atomic import atomic_path, write_text
 from genrelab.errors import GenrelabError
 
 FORMATS = (".csv", ".jsonl", ".parquet")
@@ -134,11 +134,8 @@ class Journal:
         done: dict[str, dict[str, Any]] = {}
         if resume and path.exists():
             done = _read_journal(path, header)
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "w") as fh:
-                fh.write(json.dumps({"journal": header}) + "\n")
-                _sync(fh)
+        else:  # a killed run leaves the old journal or a whole header, never half of one
+            write_text(path, json.dumps({"journal": header}) + "\n")
         return cls(path, header, done)
 
     def append(self, result: dict[str, Any]) -> None:

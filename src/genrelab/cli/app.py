@@ -15,7 +15,7 @@ app = typer.Typer(
 
 def _print_version(value: bool) -> None:
     if value:
-        from genrelab import __version__
+        from genrelab._version import __version__
 
         typer.echo(f"genrelab {__version__}")
         raise typer.Exit()

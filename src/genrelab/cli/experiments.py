@@ -11,14 +11,10 @@ import typer
 from genrelab.cli.app import app
 from genrelab.cli.common import TrustBundle, TrustRemoteCode, allow_trust, err, out, parse_params
 from genrelab.errors import GenrelabError
+from genrelab.protocols import PROTOCOL_HELP, Protocol, parse_protocol
 
 if TYPE_CHECKING:
     from genrelab.experiments.compare import Inputs
-
-_PROTOCOLS = (
-    "kfold-K, random-A-B-C, gtzan-filtered, official, cross-source (with --test-data; leaky "
-    "demos: random-rows-A-B-C, kfold-rows-K)"
-)
 
 
 def _names(text: str, what: str) -> list[str]:
@@ -97,7 +93,7 @@ def compare(
         Path, typer.Option("--out", "-o", help="Folder for the leaderboard and report.")
     ],
     protocol: Annotated[
-        str, typer.Option(help=f"Comma-separated protocols: {_PROTOCOLS}.")
+        str, typer.Option(help=f"Comma-separated protocols: {PROTOCOL_HELP}.")
     ] = "kfold-10",
     seeds: Annotated[
         str, typer.Option(help="Comma-separated seeds; single-split protocols run once per seed.")
@@ -128,18 +124,20 @@ def compare(
     --protocol cross-source fits on --data and scores each --test-data source (by
     leave-artist-group-out CV when it is also a training source), per source and per class.
     """
-    if "cross-source" in _names(protocol, "protocol"):
+    parsed = [parse_protocol(name) for name in _names(protocol, "protocol")]
+    if any(p.kind == "cross-source" for p in parsed):
         _cross_source(
-            models, data, test_data, protocol, output, param, feature_set, window, hop, jobs
+            models, data, test_data, parsed, output, param, feature_set, window, hop, jobs
         )
         return
     if test_data is not None:
         raise GenrelabError("--test-data goes with --protocol cross-source")
     from genrelab.experiments.compare import compare as run_compare
-    from genrelab.experiments.compare import leaderboard, leak_message, write_results
+    from genrelab.experiments.compare import leaderboard, leak_message
+    from genrelab.experiments.report import write_results
 
     names = _names(models, "model")
-    protocols = _names(protocol, "protocol")
+    protocols = [p.name for p in parsed]
     seed_list = _seeds(seeds)
     inputs = _inputs(data, feature_set, window, hop, audio_window, jobs)
 
@@ -360,7 +358,7 @@ def _cross_source(
     models: str,
     data: str,
     test_data: str | None,
-    protocol: str,
+    protocols: list[Protocol],
     output: Path,
     param: list[str] | None,
     feature_set: str,
@@ -373,7 +371,7 @@ def _cross_source(
     from genrelab.atomic import write_json, write_text
     from genrelab.experiments.cross_source import cross_source, load_source, markdown
 
-    if _names(protocol, "protocol") != ["cross-source"]:
+    if len(protocols) != 1:
         raise GenrelabError("cross-source runs alone: give --protocol cross-source only")
     if not test_data:
         raise GenrelabError("--protocol cross-source needs --test-data (datasets to score on)")

@@ -160,14 +160,16 @@ def embed(
     if output is not None:
         import numpy as np
 
-        output.parent.mkdir(parents=True, exist_ok=True)
-        np.savez_compressed(
-            output,
-            X=dataset.X,
-            labels=dataset.labels,
-            groups=dataset.groups,
-            frontend=json.dumps(dataset.frontend),
-        )
+        from genrelab.atomic import atomic_open
+
+        with atomic_open(output, "wb") as fh:  # a file object: np.savez adds no ".npz"
+            np.savez_compressed(
+                fh,
+                X=dataset.X,
+                labels=dataset.labels,
+                groups=dataset.groups,
+                frontend=json.dumps(dataset.frontend),
+            )
     out.print(
         f"{len(dataset.tracks)} tracks, {len(dataset.X)} windows x {dataset.X.shape[1]} values "
         f"({json.dumps(dataset.frontend)})"

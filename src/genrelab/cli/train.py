@@ -360,9 +360,9 @@ def _train_images(
     from genrelab.augment import parse_augmentations
     from genrelab.data import apply_split
     from genrelab.neural.vision import train_on_images
+    from genrelab.protocols import parse_protocol
 
-    if split.startswith("kfold"):
-        raise DataError("neural models train with a single split (e.g. random-80-10-10)")
+    parse_protocol(split).require_single_split("neural models train")
     params.setdefault("seed", seed)
     augmentation = parse_augmentations(augment)
     checkpoints = _checkpoints(target, resume)

@@ -16,7 +16,6 @@ from genrelab.data.datasets import (
     load_manifest,
 )
 from genrelab.data.splits import (
-    PROTOCOLS,
     SPLITS,
     LeakageWarning,
     apply_split,
@@ -33,7 +32,6 @@ __all__ = [
     "COLUMNS",
     "FMA_SUBSETS",
     "GTZAN_GENRES",
-    "PROTOCOLS",
     "SPLITS",
     "LeakageWarning",
     "apply_split",

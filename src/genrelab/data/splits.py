@@ -8,7 +8,6 @@ recording instead of the genre and inflates accuracy.
 from __future__ import annotations
 
 import logging
-import re
 import warnings
 from collections.abc import Mapping, Sequence
 from functools import cache
@@ -20,16 +19,12 @@ import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
 from genrelab.errors import DataError
+from genrelab.protocols import parse_protocol
 
 log = logging.getLogger(__name__)
 
 #: Split names, in protocol order.
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
-
-#: Protocol names accepted by :func:`apply_split`.
-PROTOCOLS = "random-A-B-C (percentages, e.g. random-80-10-10; random-A-B has no valid), gtzan-filtered, official"
-
-_RANDOM = re.compile(r"random-(\d+)-(\d+)(?:-(\d+))?")
 
 
 class LeakageWarning(UserWarning):
@@ -167,24 +162,17 @@ def apply_split(df: pd.DataFrame, protocol: str, seed: int = 0) -> pd.DataFrame:
     test); ``gtzan-filtered`` is :func:`gtzan_filtered_split`; ``official`` keeps the
     dataset's own ``split`` column.
     """
-    name = protocol.strip().lower()
-    if match := _RANDOM.fullmatch(name):
-        parts = [int(p) for p in match.groups() if p is not None]
-        if sum(parts) != 100:
-            raise DataError(f"split percentages in '{protocol}' must sum to 100, not {sum(parts)}")
-        train, *rest = parts
-        valid, test = rest if len(rest) == 2 else (0, rest[0])
-        out = random_split(df, (train / 100, valid / 100, test / 100), seed)
-    elif name == "gtzan-filtered":
+    parsed = parse_protocol(protocol).require_single_split("splits are assigned")
+    if parsed.kind == "random":
+        out = random_split(df, parsed.fractions, seed)
+    elif parsed.kind == "gtzan-filtered":
         out = gtzan_filtered_split(df)
-    elif name == "official":
+    else:
         if "split" not in df.columns or not df["split"].isin(SPLITS).any():
             raise DataError(
                 "this dataset has no official split; use random-80-10-10 or gtzan-filtered"
             )
         out = df.copy()
-    else:
-        raise DataError(f"unknown split protocol '{protocol}'; use one of: {PROTOCOLS}")
     if leaks := check_leakage(out):
         warnings.warn(
             f"{len(leaks)} group(s) appear in more than one split (e.g. {leaks[0]}); "

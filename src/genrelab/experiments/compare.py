@@ -16,29 +16,17 @@ leaderboard, the report and the command flag them.
 from __future__ import annotations
 
 import inspect
-import json
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from genrelab.atomic import write_text
 from genrelab.errors import DataError
+from genrelab.protocols import Protocol, parse_protocol
 from genrelab.training import AudioData
-
-_KFOLD = re.compile(r"kfold(?P<rows>-rows)?-(?P<k>\d+)")
-_RANDOM_ROWS = re.compile(r"random-rows-(?P<parts>\d+-\d+(?:-\d+)?)")
-_SINGLE = re.compile(r"random-\d+-\d+(?:-\d+)?|gtzan-filtered|official")
-
-PROTOCOL_HELP = (
-    "kfold-K, random-A-B-C (percentages), gtzan-filtered, official; "
-    "leaky on purpose (rows split ignoring tracks): random-rows-A-B-C, kfold-rows-K"
-)
 
 #: Leaderboard columns, in order.
 COLUMNS = (
@@ -58,22 +46,12 @@ COLUMNS = (
 )
 
 
-def check_protocol(protocol: str) -> str:
-    """The normalised protocol name; an unknown one is a :class:`DataError`."""
-    name = protocol.strip().lower()
-    if not (_KFOLD.fullmatch(name) or _RANDOM_ROWS.fullmatch(name) or _SINGLE.fullmatch(name)):
-        raise DataError(f"unknown protocol {protocol!r}; use {PROTOCOL_HELP}")
-    return name
-
-
-def is_row_protocol(protocol: str) -> bool:
-    """Whether the protocol splits rows regardless of their track (leaks by design)."""
-    name = check_protocol(protocol)
-    return bool(_RANDOM_ROWS.fullmatch(name) or "-rows-" in name)
-
-
-def is_kfold(protocol: str) -> bool:
-    return bool(_KFOLD.fullmatch(check_protocol(protocol)))
+def check_protocol(protocol: str) -> Protocol:
+    """The parsed protocol, if ``compare`` runs it (cross-source runs on its own)."""
+    parsed = parse_protocol(protocol)
+    if parsed.kind == "cross-source":
+        raise DataError("cross-source runs on its own, with test sources (--test-data)")
+    return parsed
 
 
 @dataclass
@@ -108,11 +86,11 @@ def protocol_runs(
     """
     from genrelab.data import apply_split, kfold
 
-    name = check_protocol(protocol)
+    parsed = check_protocol(protocol)
     if not seeds:
         raise DataError("give at least one seed")
     groups = np.asarray(groups).astype(str)
-    rows = is_row_protocol(name)
+    rows = parsed.rows
     if rows:
         units = pd.DataFrame(
             {"label": np.asarray(labels, str), "group": np.arange(len(groups)).astype(str)}
@@ -127,14 +105,14 @@ def protocol_runs(
             return unit_split
         return pd.Series(unit_split, index=units["group"]).reindex(groups).fillna("").to_numpy()
 
-    if match := _KFOLD.fullmatch(name):
+    if parsed.kfold:
         runs = []
-        for i, (_, test) in enumerate(kfold(units, int(match["k"]), seed=seeds[0])):
+        for i, (_, test) in enumerate(kfold(units, parsed.k, seed=seeds[0])):
             split = np.full(len(units), "train", dtype=object)
             split[test] = "test"
             runs.append(Run(f"fold {i + 1}", seeds[0], per_row(split).astype(str)))
         return runs
-    base = f"random-{match['parts']}" if (match := _RANDOM_ROWS.fullmatch(name)) else name
+    base = parsed.grouped().name
     return [
         Run(
             f"seed {seed}",
@@ -414,7 +392,7 @@ class Inputs:
 
             names = list(get_feature_set(self.feature_set).names)
             return Prepared(data.tracks, data.groups, data.labels, names, fit_and_score)
-        if is_row_protocol(protocol):
+        if check_protocol(protocol).rows:
             raise DataError(f"{protocol} splits feature rows; {model!r} trains on whole tracks")
         audio = self.audio
 
@@ -447,7 +425,7 @@ def compare(
     """Every model under every protocol, on the same runs; one :class:`Entry` each."""
     from genrelab.models import model_class
 
-    protocols = [check_protocol(p) for p in protocols]
+    protocols = [check_protocol(p).name for p in protocols]
     for name in models:
         model_class(name)  # unknown names fail before any data is read
     params = params or {}
@@ -484,28 +462,6 @@ def leaderboard(entries: Sequence[Entry]) -> pd.DataFrame:
     return frame.drop(columns="_order").reset_index(drop=True)
 
 
-def markdown_table(frame: pd.DataFrame) -> str:
-    """The leaderboard as a Markdown table, with ``mean ± std`` cells and a loud leak flag."""
-    from genrelab.experiments.report import mean_std
-
-    head = ["model", "protocol", "runs", "accuracy", "balanced acc.", "macro-F1"]
-    head += ["fit (s)", "predict (ms/track)", "leak"]
-    lines = [
-        "| " + " | ".join(head) + " |",
-        "|" + "|".join(["---"] * 2 + ["--:"] * 6 + [":-:"]) + "|",
-    ]
-    for row in frame.to_dict("records"):
-        cells = [row["model"], f"`{row['protocol']}`", str(row["runs"])]
-        cells += [
-            mean_std(row[k], row[f"{k}_std"], row["runs"])
-            for k in ("accuracy", "balanced_accuracy", "macro_f1")
-        ]
-        cells += [f"{row['fit_s']:.2f}", f"{row['predict_ms_per_track']:.2f}"]
-        cells.append(f"**LEAK** ({row['leaked_tracks']} tracks)" if row["leak"] else "no")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
 def leak_message(entries: Sequence[Entry]) -> str | None:
     """One paragraph naming the leaking protocols, or ``None`` when nothing leaks."""
     leaking = {e.protocol: len(e.leaked_tracks) for e in entries if e.leak}
@@ -517,27 +473,3 @@ def leak_message(entries: Sequence[Entry]) -> str | None:
         "The model can recognise the recording instead of the genre, so these scores are "
         "inflated and not comparable with track- or artist-grouped protocols."
     )
-
-
-def write_results(
-    entries: Sequence[Entry], folder: str | Path, meta: dict[str, Any] | None = None
-) -> dict[str, Path]:
-    """Write ``leaderboard.csv``, ``leaderboard.md``, ``results.json`` and ``report.html``."""
-    from genrelab.experiments.report import write_report
-
-    folder = Path(folder)
-    frame = leaderboard(entries)
-    meta = dict(meta or {})
-    document = {"meta": meta, "entries": [e.to_dict() for e in entries]}
-    return {
-        "csv": write_text(folder / "leaderboard.csv", frame.to_csv(index=False)),
-        "markdown": write_text(folder / "leaderboard.md", markdown_table(frame)),
-        "json": write_text(
-            folder / "results.json", json.dumps(document, indent=1, default=_jsonable) + "\n"
-        ),
-        "html": write_report(entries, folder / "report.html", meta, figures=folder / "figures"),
-    }
-
-
-def _jsonable(value: Any) -> Any:
-    return value.tolist() if hasattr(value, "tolist") else str(value)

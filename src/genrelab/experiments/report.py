@@ -1,4 +1,5 @@
-"""The comparison report: one self-contained HTML file (PNG figures inlined, no scripts).
+"""What a comparison writes: the leaderboard tables, the results and one self-contained HTML
+report (PNG figures inlined, no scripts).
 
 Every figure is also kept as a PNG beside the report (written atomically), so documents can
 link them; the HTML itself embeds them as base64 and needs nothing else to open.
@@ -8,19 +9,23 @@ from __future__ import annotations
 
 import base64
 import html
+import json
 import re
 import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from genrelab import __version__
+from genrelab._version import __version__
 from genrelab.atomic import write_text
 from genrelab.evaluation.plots import plot_confusion, plot_importances, save_figure
 from genrelab.experiments.compare import Entry, leaderboard, leak_message
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _CSS = """
 body{font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;
@@ -276,3 +281,45 @@ def write_report(
     path.parent.mkdir(parents=True, exist_ok=True)
     folder = Path(figures) if figures is not None else path.with_suffix(".figures")
     return write_text(path, render_report(entries, meta, folder))
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """The leaderboard as a Markdown table, with ``mean ± std`` cells and a loud leak flag."""
+    head = ["model", "protocol", "runs", "accuracy", "balanced acc.", "macro-F1"]
+    head += ["fit (s)", "predict (ms/track)", "leak"]
+    lines = [
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join(["---"] * 2 + ["--:"] * 6 + [":-:"]) + "|",
+    ]
+    for row in frame.to_dict("records"):
+        cells = [row["model"], f"`{row['protocol']}`", str(row["runs"])]
+        cells += [
+            mean_std(row[k], row[f"{k}_std"], row["runs"])
+            for k in ("accuracy", "balanced_accuracy", "macro_f1")
+        ]
+        cells += [f"{row['fit_s']:.2f}", f"{row['predict_ms_per_track']:.2f}"]
+        cells.append(f"**LEAK** ({row['leaked_tracks']} tracks)" if row["leak"] else "no")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_results(
+    entries: Sequence[Entry], folder: str | Path, meta: dict[str, Any] | None = None
+) -> dict[str, Path]:
+    """Write ``leaderboard.csv``, ``leaderboard.md``, ``results.json`` and ``report.html``."""
+    folder = Path(folder)
+    frame = leaderboard(entries)
+    meta = dict(meta or {})
+    document = {"meta": meta, "entries": [e.to_dict() for e in entries]}
+    return {
+        "csv": write_text(folder / "leaderboard.csv", frame.to_csv(index=False)),
+        "markdown": write_text(folder / "leaderboard.md", markdown_table(frame)),
+        "json": write_text(
+            folder / "results.json", json.dumps(document, indent=1, default=_jsonable) + "\n"
+        ),
+        "html": write_report(entries, folder / "report.html", meta, figures=folder / "figures"),
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    return value.tolist() if hasattr(value, "tolist") else str(value)

@@ -37,10 +37,9 @@ from genrelab.experiments.compare import (
     Prepared,
     Run,
     check_protocol,
-    is_kfold,
-    is_row_protocol,
     with_seed,
 )
+from genrelab.protocols import parse_protocol
 
 STUDY_DB = "study.db"
 STUDY_NAME = "genrelab"
@@ -211,10 +210,11 @@ def tune(
     from genrelab.models import model_class
 
     model_class(model)
-    protocol = check_protocol(protocol)
+    parsed = check_protocol(protocol)
+    protocol = parsed.name
     if metric not in METRICS:
         raise DataError(f"unknown metric {metric!r}; use one of {', '.join(METRICS)}")
-    if is_row_protocol(protocol):
+    if parsed.rows:
         raise DataError(
             f"{protocol} leaks tracks between splits; tuning on it would reward memorising "
             "recordings. Use kfold-K, random-A-B-C or gtzan-filtered"
@@ -248,7 +248,7 @@ def tune(
     if len(_finished(study)) < n_trials:
         prepared = inputs.prepare(model, protocol)
         runs = prepared.runs(protocol, [seed])
-        part = "test" if is_kfold(protocol) else "valid"
+        part = "test" if parsed.kfold else "valid"
         if not any(run.mask(part).any() for run in runs):
             raise DataError(
                 f"{protocol} has no {part} part to tune on; use kfold-K or random-A-B-C"
@@ -357,7 +357,7 @@ def train_best(inputs: Inputs, model: str, result: TuneResult, protocol: str, se
         from genrelab.neural.training import AudioData, train_on_audio
 
         audio = inputs.audio
-        if is_kfold(protocol):
+        if parse_protocol(protocol).kfold:
             split = np.full(len(audio.tracks), "train")
         else:
             run = inputs.prepare(model, protocol).runs(protocol, [seed])[0]

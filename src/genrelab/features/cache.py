@@ -16,7 +16,7 @@ from pathlib import Path
 import librosa
 import numpy as np
 
-from genrelab import __version__
+from genrelab._version import __version__
 from genrelab.atomic import atomic_path
 from genrelab.errors import AudioError
 from genrelab.features.sets import FeatureSet
@@ -85,9 +85,7 @@ class FeatureCache:
 
     def save(self, feature_set: FeatureSet, key: str, values: np.ndarray) -> None:
         """Store ``values`` so that concurrent readers see either nothing or the whole file."""
-        target = self._file(feature_set, key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(target) as tmp:
+        with atomic_path(self._file(feature_set, key)) as tmp:
             np.save(tmp, np.asarray(values), allow_pickle=False)
 
     def clear(self, feature_set: FeatureSet | None = None) -> None:

@@ -21,7 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from genrelab import __version__
+from genrelab._version import __version__
 from genrelab.atomic import atomic_dir
 from genrelab.errors import ModelError
 from genrelab.models import trust as _trust

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -28,8 +28,10 @@ from rich.console import Console
 
 from genrelab.atomic import atomic_path
 from genrelab.errors import ModelError
-from genrelab.neural.base import TorchGenreModel
 from genrelab.neural.data import BatchSource, ValidationSet
+
+if TYPE_CHECKING:  # the model calls the trainer (TorchGenreModel.fit), not the other way
+    from genrelab.neural.base import TorchGenreModel
 
 CHECKPOINT = "last.pt"
 

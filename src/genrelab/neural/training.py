@@ -22,6 +22,7 @@ from genrelab.augment import Augmentation
 from genrelab.data.fitted import FITTED_KEY, record, row_ids
 from genrelab.errors import DataError
 from genrelab.models.bundle import Bundle, ModelCard
+from genrelab.protocols import parse_protocol
 from genrelab.training import AudioData, decode_tracks, require_classes
 
 if TYPE_CHECKING:
@@ -37,11 +38,10 @@ def load_audio_data(spec: str, protocol: str, seed: int, sr: int = 22050) -> Aud
     """Load a dataset spec, assign a single-split protocol, decode every track once."""
     from genrelab.data import apply_split, load_dataset
 
+    parse_protocol(protocol).require_single_split("neural models train")
     df = load_dataset(spec)
     if (df["path"] == "").all():
         raise DataError(f"{spec} is a feature table; neural models train on audio")
-    if protocol.startswith("kfold"):
-        raise DataError("neural models train with a single split (e.g. random-80-10-10)")
     df = apply_split(df, protocol, seed=seed)
     return decode_tracks(df[df["split"] != ""].reset_index(drop=True), spec, sr)
 

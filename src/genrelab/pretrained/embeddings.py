@@ -37,6 +37,7 @@ from genrelab.pretrained.musicnn_onnx import (
     resource_dir,
     tag_names,
 )
+from genrelab.pretrained.pooling import POOLS, pool, spread
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -45,8 +46,6 @@ if TYPE_CHECKING:
 
 #: Short backbone names accepted wherever a Hugging Face id or path is.
 MUSICNN_BACKBONES = {"musicnn-msd": "MSD_musicnn", "musicnn-mtt": "MTT_musicnn"}
-#: How per-patch (or per-frame) vectors become one row per window.
-POOLS = ("mean", "max", "mean+std")
 
 
 class Embedder(Protocol):
@@ -62,27 +61,6 @@ class Embedder(Protocol):
     def spec(self) -> dict[str, Any]: ...
 
     def fingerprint(self) -> str: ...
-
-
-def pool(rows: np.ndarray, how: str) -> np.ndarray:
-    """One vector from ``(n, d)`` rows: their mean, max, or mean then standard deviation."""
-    if how == "mean":
-        return rows.mean(axis=0)
-    if how == "max":
-        return rows.max(axis=0)
-    if how == "mean+std":
-        return np.concatenate([rows.mean(axis=0), rows.std(axis=0)])
-    raise ModelError(f"unknown pooling {how!r}; choose one of {', '.join(POOLS)}")
-
-
-def spread(n: int, k: int) -> np.ndarray:
-    """Indices of ``k`` of ``n`` items, one from the middle of each of ``k`` equal parts.
-
-    Centred picks keep a few patches away from intros and fade-outs; all when ``k >= n``.
-    """
-    if k < 1:
-        raise ModelError(f"max_patches must be at least 1, got {k}")
-    return np.arange(n) if k >= n else ((np.arange(k) + 0.5) * n / k).astype(int)
 
 
 def logit(p: np.ndarray) -> np.ndarray:

@@ -38,7 +38,7 @@ from genrelab.errors import ModelError
 from genrelab.models import trust
 from genrelab.models.base import register_model
 from genrelab.neural.base import META, TorchGenreModel
-from genrelab.pretrained.embeddings import pool
+from genrelab.pretrained.pooling import pool
 
 AST_AUDIOSET = "MIT/ast-finetuned-audioset-10-10-0.4593"
 MODES = ("frozen", "full", "lora", "dora")

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from genrelab.pretrained.musicnn_onnx import N_MELS, OUTPUTS, check_model, resource_dir, tag_names
+from genrelab.pretrained.musicnn_meta import N_MELS, OUTPUTS, check_model, resource_dir, tag_names
 
 TF_BN_EPS = 1e-3
 

@@ -5,31 +5,31 @@ The pre-trained ``MSD_musicnn`` (Million Song Dataset, 50 Last.fm tags) and ``MT
 ``tools/convert_musicnn.py`` and checked against the original TensorFlow implementation by
 ``tests/test_musicnn.py``. This module holds the front end shared by both backends, so the ONNX
 runtime never imports torch; ``backend="torch"`` loads :mod:`genrelab.pretrained.musicnn`.
+Model names, outputs and tags are in :mod:`genrelab.pretrained.musicnn_meta`.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from functools import cache
-from importlib.resources import files
-from pathlib import Path
 
 import numpy as np
 
 from genrelab.errors import AudioError, ModelError
 from genrelab.features import dsp
+from genrelab.pretrained.musicnn_meta import (
+    EMBEDDINGS,
+    N_MELS,
+    OUTPUTS,
+    check_model,
+    resource_dir,
+    tag_names,
+)
 
-MODELS = ("MSD_musicnn", "MTT_musicnn")
 BACKENDS = ("onnx", "torch")
-#: What both backends return per patch: sigmoid tag probabilities, then the embeddings.
-OUTPUTS = ("taggram", "penultimate", "mean_pool", "max_pool")
-EMBEDDINGS = OUTPUTS[1:]
 
 SR = 16000
 N_FFT = 512
 HOP = 256
-N_MELS = 96
 
 
 def _time_to_frames(seconds: float) -> int:
@@ -46,23 +46,6 @@ MIN_SAMPLES = (PATCH_FRAMES - 1) * HOP
 BATCH = 1
 
 Runner = Callable[[np.ndarray], dict[str, np.ndarray]]
-
-
-def resource_dir() -> Path:
-    """Folder of the converted weights, ONNX graphs, tag lists and the musicnn licence."""
-    return Path(str(files("genrelab") / "resources" / "musicnn"))
-
-
-@cache
-def tag_names(model: str) -> list[str]:
-    """The 50 tags of ``model``, in the order of the taggram's columns."""
-    check_model(model)
-    return json.loads((resource_dir() / "tags.json").read_text())[model]
-
-
-def check_model(model: str) -> None:
-    if model not in MODELS:
-        raise ModelError(f"unknown musicnn model {model!r}; choose one of {', '.join(MODELS)}")
 
 
 def log_mel(y: np.ndarray, sr: int) -> np.ndarray:

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from genrelab.errors import ModelError
-from genrelab.pretrained.embeddings import spread
 from genrelab.pretrained.musicnn_onnx import HOP, PATCH_FRAMES, SR, MusicnnTagger, patches
+from genrelab.pretrained.pooling import spread
 
 DEFAULT_MODEL = "MSD_musicnn"
 #: Seconds between the starts of back-to-back patches (187 frames of 16 ms).

@@ -40,7 +40,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from genrelab import __version__
+from genrelab._version import __version__
 from genrelab.aggregate import AGGREGATE_HELP, parse_aggregate
 from genrelab.errors import AudioError, GenrelabError
 from genrelab.models.bundle import Bundle
