@@ -94,7 +94,7 @@ def read_table(path: str | Path):
         frame = pd.read_parquet(path)
     else:
         frame = pd.read_json(path, lines=True, precise_float=True, dtype=False)
-    frame[["genre", "error"]] = frame[["genre", "error"]].fillna("")
+    frame[["genre", "error"]] = frame[["genre", "error"]].astype(object).fillna("")
     return frame
 
 
