@@ -10,12 +10,25 @@ import pytest
 import genrelab
 from genrelab import api, synth
 from genrelab.cli import main
+from genrelab.models import combine
+from genrelab.pipeline import classifier, pipeline, result, windowing
+
+#: The public API and the pipeline behind it: every example in their docstrings must run.
+DOCUMENTED = (genrelab, api, classifier, pipeline, result, windowing, combine)
 
 
 def test_docstring_examples_run():
-    results = {m.__name__: doctest.testmod(m) for m in (api, genrelab)}
+    results = {m.__name__: doctest.testmod(m) for m in DOCUMENTED}
     assert all(r.failed == 0 for r in results.values()), results
-    assert results["genrelab.api"].attempted >= 6
+    assert results["genrelab.api"].attempted >= 8
+    assert all(r.attempted for r in results.values()), results
+
+
+def test_every_public_function_has_a_numpydoc_example():
+    for name in ("classify", "load_model", "tags"):
+        doc = getattr(genrelab, name).__doc__
+        for section in ("Parameters", "Returns", "Examples"):
+            assert f"{section}\n    ----" in doc, (name, section)
 
 
 def test_a_file_through_the_api_equals_the_cli(write_wav, capsys):

@@ -104,18 +104,25 @@ class Pipeline:
         return self.windowing.sr
 
     def restricted(self, labels: str | Sequence[str] | None) -> Pipeline:
-        """This pipeline answering over ``labels`` only; shares the loaded model."""
+        """This pipeline answering over ``labels`` only (in the model's order); shares the
+        loaded model."""
         other = copy.copy(self)
         other._answer_over(labels)
         return other
 
+    def in_order(self, labels: Sequence[str]) -> Pipeline:
+        """This pipeline answering over exactly ``labels``, in that order (an ensemble's
+        members follow its first member's order)."""
+        other = self.restricted(labels)
+        other._set_columns(list(labels))
+        return other
+
     def _answer_over(self, labels: str | Sequence[str] | None) -> None:
-        card_labels = list(self.card.labels)
-        resolved = resolve_labels(labels, card_labels)
-        if not isinstance(labels, str) and labels is not None and set(resolved) == set(labels):
-            resolved = list(labels)  # an explicit list keeps its order (ensemble members)
-        self.labels = resolved
-        self.columns = [card_labels.index(label) for label in self.labels]
+        self._set_columns(resolve_labels(labels, list(self.card.labels)))
+
+    def _set_columns(self, labels: list[str]) -> None:
+        self.labels = labels
+        self.columns = [list(self.card.labels).index(label) for label in labels]
 
     # -- stages (Ray runs them in separate processes) ------------------------------------------
 
