@@ -32,7 +32,8 @@ from genrelab.batch.writers import Journal, check_output, journal_path, path_key
 from genrelab.errors import GenrelabError
 from genrelab.models import trust
 
-Result = dict[str, Any]
+#: One result dict (:meth:`genrelab.pipeline.Result.to_dict`).
+Row = dict[str, Any]
 
 #: Tasks queued per worker: enough to keep workers busy, few enough to bound memory.
 QUEUE_PER_WORKER = 2
@@ -52,7 +53,7 @@ def iter_results(
     ray_address: str | None = None,
     use_ray: bool = False,
     engine: Engine | None = None,
-) -> Iterator[tuple[int, Result]]:
+) -> Iterator[tuple[int, Row]]:
     """Yield ``(index into files, result)`` in completion order.
 
     ``engine`` reuses bundles already loaded in this process; with workers, its front ends
@@ -104,14 +105,14 @@ def _watch_parent(parent: int) -> None:
     os._exit(1)
 
 
-def _classify_in_worker(path: str) -> Result:
+def _classify_in_worker(path: str) -> Row:
     assert _worker_engine is not None, "worker not initialised"
     return _worker_engine.classify(path)
 
 
 def _iter_pool(
     spec: EngineSpec, files: Sequence[str | Path], workers: int, engine: Engine | None
-) -> Iterator[tuple[int, Result]]:
+) -> Iterator[tuple[int, Row]]:
     _warm_up(engine)
     workers = min(workers, len(files))
     # spawn: forking a process that already runs OpenMP/BLAS threads can deadlock.
@@ -121,7 +122,7 @@ def _iter_pool(
         initializer=_init_worker,
         initargs=(spec, max(1, parallel.thread_count() // workers), os.getpid(), trust.current()),
     )
-    pending: dict[Future[Result], int] = {}
+    pending: dict[Future[Row], int] = {}
     todo = iter(enumerate(files))
     try:
         while True:
@@ -168,8 +169,8 @@ def run_batch(
     use_ray: bool = False,
     ray_address: str | None = None,
     engine: Engine | None = None,
-    on_result: Callable[[Result], None] | None = None,
-) -> list[Result]:
+    on_result: Callable[[Row], None] | None = None,
+) -> list[Row]:
     """Classify ``files`` and return their results in input order.
 
     With ``output``, each result is journalled as it arrives and the table is written
@@ -180,7 +181,7 @@ def run_batch(
     if resume and output is None:
         raise GenrelabError("--resume needs --output: the journal lives beside the output file")
     journal = None
-    results: list[Result | None] = [None] * len(files)
+    results: list[Row | None] = [None] * len(files)
     if output is not None:
         check_output(output)
         engine = engine or spec.build()

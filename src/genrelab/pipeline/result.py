@@ -7,7 +7,7 @@ from the same parts, so a field added here shows up everywhere.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +30,7 @@ class WindowResult:
     probabilities: dict[str, float]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "start": self.start,
-            "end": self.end,
-            "genre": self.genre,
-            "confidence": self.confidence,
-            "probabilities": dict(self.probabilities),
-        }
+        return asdict(self)
 
 
 @dataclass
