@@ -1,7 +1,9 @@
 """Feature vectors per analysis window, for one signal or a whole dataset of files.
 
-Windows are cut by :func:`genrelab.audio.fixed_windows`, the same rule inference uses, so a
-model sees the same kind of rows at training and at classification time.
+Windows are cut by :func:`genrelab.audio.fixed_windows` with the hops classification uses, so
+a model sees the same kind of rows at training and at classification time; a training track's
+short tail is dropped rather than given the end-aligned window classification adds
+(:class:`genrelab.pipeline.Windowing`), which would repeat most of the previous window.
 """
 
 from __future__ import annotations
