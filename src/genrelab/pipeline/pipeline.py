@@ -70,7 +70,7 @@ class Pipeline:
         A loaded bundle, a bundle folder, or ``None``/``"default"`` for the embedded model.
     labels : str or sequence of str, optional
         Answer over these of the bundle's labels only (names or a preset such as
-        ``"gtzan"``), probabilities renormalised; a list is kept in its order.
+        ``"gtzan"``), probabilities renormalised, in the model's order.
 
     Examples
     --------
@@ -111,10 +111,8 @@ class Pipeline:
 
     def _answer_over(self, labels: str | Sequence[str] | None) -> None:
         card_labels = list(self.card.labels)
-        resolved = resolve_labels(labels, card_labels)
-        if not isinstance(labels, str) and labels is not None and set(resolved) == set(labels):
-            resolved = list(labels)  # an explicit list keeps its order (ensemble members)
-        self.labels = resolved
+        # The model's order, as ever; ensemble members are matched by name (Classifier.combine).
+        self.labels = resolve_labels(labels, card_labels)
         self.columns = [card_labels.index(label) for label in self.labels]
 
     # -- stages (Ray runs them in separate processes) ------------------------------------------
