@@ -17,7 +17,7 @@ import soxr
 from scipy import signal
 
 from genrelab import synth
-from genrelab.audio import info, load, require_duration, stream
+from genrelab.audio import info, load, stream
 from genrelab.errors import AudioError
 
 SR = 44100
@@ -263,16 +263,6 @@ def test_offset_past_the_end_is_an_audio_error(write: Writer) -> None:
 
     with pytest.raises(AudioError, match=r"offset 5\.0 s is past the end of its 1\.0 s"):
         load(path, offset=5.0)
-
-
-def test_require_duration_names_the_file_and_both_lengths() -> None:
-    y = np.zeros(round(1.2 * 22050), np.float32)
-
-    require_duration(y, 22050, 1.0, "short.wav")
-    with pytest.raises(
-        AudioError, match=r"short\.wav is 1\.2 s long; the model needs at least 3\.0 s"
-    ):
-        require_duration(y, 22050, 3.0, "short.wav")
 
 
 def test_long_file_loads_with_about_one_output_copy_of_memory(tmp_path: Path) -> None:

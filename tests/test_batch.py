@@ -9,7 +9,6 @@ import shutil
 import numpy as np
 import pytest
 import soundfile as sf
-from genrelab.pipeline import Classifier
 
 from genrelab import synth
 from genrelab.batch import (
@@ -23,6 +22,7 @@ from genrelab.batch import (
 from genrelab.batch.album import bar
 from genrelab.batch.writers import Journal, columns
 from genrelab.errors import GenrelabError, ModelError
+from genrelab.pipeline import Classifier, failed
 
 STYLES = ("classical", "rock", "ambient")
 
@@ -58,7 +58,7 @@ def results(spec, engine, library):
 
 
 def test_engine_matches_the_classifier_on_files(tiny_bundle, engine, library):
-    expected = Classifier(tiny_bundle).classify_file(library[0]).to_dict()
+    expected = Classifier(tiny_bundle).classify(library[0]).to_dict()
     got = engine.classify(library[0])
     assert got["genre"] == expected["genre"]
     # Equal up to the last bits: the engine sums with one BLAS thread, the classifier with all.
@@ -72,7 +72,7 @@ def test_engine_matches_the_classifier_on_files(tiny_bundle, engine, library):
 def test_results_keep_input_order_and_failures_become_errors(results, library):
     assert [r["path"] for r in results] == [str(p) for p in library]
     assert "not an audio file or corrupt" in results[2]["error"]
-    assert all("error" not in r for i, r in enumerate(results) if i != 2)
+    assert all(r["error"] is None for i, r in enumerate(results) if i != 2)
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
@@ -152,7 +152,7 @@ def test_an_ensemble_averages_members_whatever_their_label_order(tiny_bundle, li
 
 def test_album_distribution_is_the_mean_of_track_probabilities(results, engine):
     summary = summarise(results, engine.labels)
-    ok = [r for r in results if "error" not in r]
+    ok = [r for r in results if not failed(r)]
     assert (summary.tracks, summary.failed) == (5, 1)
     for label in engine.labels:
         expected = np.mean([r["probabilities"][label] for r in ok])

@@ -240,7 +240,9 @@ def test_auto_classifies_on_import(make_beets):
 
 def test_decide_maps_and_applies_min_confidence():
     probabilities = {"hiphop": 0.5, "jazz": 0.3, "pop": 0.2}
-    decision = decide(probabilities, tags=[["rap", 0.9], ["beats", 0.4]])
+    decision = decide(
+        probabilities, tags=[{"tag": "rap", "score": 0.9}, {"tag": "beats", "score": 0.4}]
+    )
     assert (decision.label, decision.genre) == ("hiphop", "Hip-Hop")
     assert decision.attributes() == {
         "genrelab_genre": "hiphop",

@@ -76,7 +76,7 @@ def test_upload_shows_the_genre(server, page, tmp_path):
     assert page.inner_text("#genre").lower() == expected["genre"] == "classical"
     assert page.inner_text("#file-name") == clip.name
     assert page.locator("#bars li").count() == 3
-    assert page.locator("#timeline rect").count() == 3 * len(expected["timeline"])
+    assert page.locator("#timeline rect").count() == 3 * len(expected["windows"])
     assert "Done in" in page.inner_text("#status")
     assert page.errors == []
     assert (ARTIFACTS / "upload.png").read_bytes().startswith(b"\x89PNG")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from genrelab.pipeline import Classifier
 
 from genrelab import synth
 from genrelab.cli import main
 from genrelab.errors import AudioError
 from genrelab.labels import GTZAN
+from genrelab.pipeline import Classifier
 
 
 @pytest.fixture(scope="module")
@@ -24,19 +24,19 @@ def test_default_labels_are_gtzan_plus_electronic(classifier):
 
 def test_three_seconds_are_classified_and_shorter_is_refused(classifier, write_wav):
     short = write_wav("three.wav", synth.song(3.0, style="rock", seed=2))
-    result = classifier.classify_file(short)
+    result = classifier.classify(short)
     assert len(result.windows) == 1 and result.windows[0].end == pytest.approx(3.0, abs=0.01)
     assert sum(result.probabilities.values()) == pytest.approx(1.0)
     too_short = write_wav("two.wav", synth.song(2.5, style="rock", seed=2))
     with pytest.raises(
         AudioError, match=r"two\.wav is 2\.5 s long; this model needs at least 3\.0 s"
     ):
-        classifier.classify_file(too_short)
+        classifier.classify(too_short)
 
 
 def test_a_single_window_track_is_heard_through_all_its_patches(classifier):
-    assert classifier.frontend_for(1).max_patches == 16
-    assert classifier.frontend_for(8).max_patches == 2
+    assert classifier.pipelines[0].frontend_for(1).max_patches == 16
+    assert classifier.pipelines[0].frontend_for(8).max_patches == 2
 
 
 def test_labels_gtzan_on_the_cli(write_wav, capsys):

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from genrelab.pipeline import Classifier
 
 from genrelab import synth
 from genrelab.errors import DataError, ModelError
@@ -14,6 +13,7 @@ from genrelab.features.frontends import build_frontend
 from genrelab.models import create_model, load_bundle
 from genrelab.models.bundle import Bundle, ModelCard
 from genrelab.models.combine import product_of_experts
+from genrelab.pipeline import Classifier
 from genrelab.pretrained.embeddings import MusicnnEmbedder, load_embedding_data, make_embedder
 from genrelab.pretrained.musicnn_onnx import SR
 from genrelab.pretrained.stack import ColumnStackModel
@@ -161,7 +161,7 @@ def test_head_on_embeddings_classifies_files_like_training(dataset: Path, tmp_pa
     assert bundle.card.validation[0]["metrics"]["folds"] == 3
     bundle.save(tmp_path / "bundle")
     classifier = Classifier(tmp_path / "bundle")
-    result = classifier.classify_file(dataset / "rock" / "rock0.wav")
+    result = classifier.classify(dataset / "rock" / "rock0.wav")
     rows = data.X[data.groups == "rock/rock0"]
     expected = bundle.model.predict_proba(rows).mean(0)
     got = [result.probabilities[c] for c in bundle.labels]

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from genrelab.pipeline import Classifier
 
 from genrelab.cli import main
 from genrelab.errors import DataError, ModelError
 from genrelab.experiments.ensemble import RawWindows, build_ensemble, fit_soft_weights
 from genrelab.features.sets import FEATURE_SETS, FeatureSet, register_feature_set
 from genrelab.models import load_bundle
+from genrelab.pipeline import Classifier
 from genrelab.training import load_feature_data, train
 
 
@@ -78,7 +78,7 @@ def test_soft_ensemble_answers_as_its_members_do(
     assert {p.name for p in (saved / "model").iterdir()} >= {"member-0", "member-1"}
 
     clip = next((synth_dataset / "rock").iterdir())
-    result = Classifier(saved).classify_file(clip)
+    result = Classifier(saved).classify(clip)
     # by hand: each member's own classify on every 2 s ensemble window, weighted 3:1, averaged
     from genrelab.audio import fixed_windows, load
 
@@ -86,8 +86,8 @@ def test_soft_ensemble_answers_as_its_members_do(
     a, b = Classifier(members["spectral"]), Classifier(members["envelope"])
     expected = np.mean(
         [
-            0.75 * np.array(list(a.classify_signal(w.take(y), 22050).probabilities.values()))
-            + 0.25 * np.array(list(b.classify_signal(w.take(y), 22050).probabilities.values()))
+            0.75 * np.array(list(a.classify(w.take(y), 22050).probabilities.values()))
+            + 0.25 * np.array(list(b.classify(w.take(y), 22050).probabilities.values()))
             for w in fixed_windows(y.size, 22050, 2.0, 2.0, min_last_s=2.0 / 3)
         ],
         axis=0,
@@ -192,6 +192,6 @@ def test_the_service_serves_an_ensemble(
         response = client.post("/v1/classify", files={"file": (clip.name, clip.read_bytes())})
     assert response.status_code == 200, response.text
     body = response.json()
-    expected = Classifier(saved).classify_file(clip)
+    expected = Classifier(saved).classify(clip)
     assert body["genre"] == expected.genre == "ambient"
     assert body["probabilities"] == pytest.approx(expected.probabilities)

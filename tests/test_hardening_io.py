@@ -131,18 +131,17 @@ def test_middle_decodes_only_the_window(write_wav):
 
 
 def test_classify_middle_streams_and_agrees_with_the_in_memory_path(tiny_bundle, write_wav):
-    from genrelab.pipeline import Classifier
-
     from genrelab import synth
     from genrelab.audio import load
     from genrelab.batch import EngineSpec
+    from genrelab.pipeline import Classifier
 
     y = synth.song(11.0, style="rock", seed=5)
     path = write_wav("song.wav", y, 22050)
     classifier = Classifier(tiny_bundle)
-    streamed = classifier.classify_file(path, "middle")
+    streamed = classifier.classify(path, aggregate="middle")
     decoded, _ = load(path, sr=22050)
-    in_memory = classifier.classify_signal(decoded, 22050, "middle", str(path))
+    in_memory = classifier.classify(decoded, 22050, "middle", name=str(path))
     assert [(w.start, w.end) for w in streamed.windows] == [(4.5, 6.5)]
     assert streamed.probabilities == pytest.approx(in_memory.probabilities, abs=1e-4)
     result = EngineSpec((str(tiny_bundle),), "middle").build().classify(path)

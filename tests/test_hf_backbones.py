@@ -16,13 +16,13 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("peft")
 
-from genrelab.pipeline import Classifier  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 
 from genrelab.errors import AudioError, ModelError  # noqa: E402
 from genrelab.features.frontends import build_frontend  # noqa: E402
 from genrelab.models import create_model, load_bundle  # noqa: E402
 from genrelab.models.bundle import Bundle, ModelCard  # noqa: E402
+from genrelab.pipeline import Classifier  # noqa: E402
 from genrelab.pretrained.hf import adapter_targets, fresh_backbone, load_waveform_data  # noqa: E402
 from hf_tiny import save_tiny_backbones  # noqa: E402
 
@@ -178,7 +178,7 @@ def test_long_audio_is_windowed_and_averaged(tiny: dict[str, str], tmp_path: Pat
         "hf", model.get_params(), list(model.classes_), SR, data.frontend, data.windowing
     )
     Bundle(card, model).save(tmp_path / "ast")
-    result = Classifier(tmp_path / "ast").classify_file(root / "low" / "0.wav")
+    result = Classifier(tmp_path / "ast").classify(root / "low" / "0.wav")
     assert len(result.windows) == 3 and result.windows[-1].end == pytest.approx(3.04)
     expected = model.predict_proba(data.X[data.groups == "low/0"]).mean(0)
     np.testing.assert_allclose([result.probabilities[c] for c in card.labels], expected, rtol=1e-4)

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from genrelab.pipeline import Classifier
 
 from genrelab import parallel, synth
 from genrelab.errors import GenrelabError
+from genrelab.pipeline import Classifier
 
 
 def test_classification_does_not_depend_on_the_thread_count(monkeypatch, write_wav):
     path = write_wav("song.wav", synth.song(70.0, style="disco", seed=8))
     classifier = Classifier()
     monkeypatch.setenv(parallel.ENV, "1")
-    one = classifier.classify_file(path)
+    one = classifier.classify(path)
     monkeypatch.setenv(parallel.ENV, "3")
-    three = classifier.classify_file(path)
+    three = classifier.classify(path)
     assert len(one.windows) == len(three.windows) == 3
     for a, b in zip(one.windows, three.windows, strict=True):
         assert a.probabilities == b.probabilities  # bit for bit

@@ -6,13 +6,13 @@ import json
 
 import numpy as np
 import pytest
-from genrelab.pipeline import Classifier
 
 from genrelab import synth
-from genrelab.aggregate import Aggregation, aggregate, choose_windows, parse_aggregate
+from genrelab.aggregate import Aggregation, aggregate, parse_aggregate
 from genrelab.batch import EngineSpec
 from genrelab.cli import main
 from genrelab.errors import GenrelabError
+from genrelab.pipeline import Classifier, Windowing
 
 
 def run(argv, capsys):
@@ -33,9 +33,10 @@ def test_specs_parse_and_typos_are_one_line_errors():
 
 def test_random_windows_are_reproducible_and_inside_the_song():
     sr, n = 100, 100 * 200
-    a = choose_windows("random:6:1", n, sr, 30.0, 30.0, 10.0)
-    assert a == choose_windows("random:6:1", n, sr, 30.0, 30.0, 10.0)
-    assert a != choose_windows("random:6:2", n, sr, 30.0, 30.0, 10.0)
+    windowing = Windowing(sr, 30.0, 30.0)
+    a = windowing.spans(n, "random:6:1")
+    assert a == windowing.spans(n, "random:6:1")
+    assert a != windowing.spans(n, "random:6:2")
     assert len(a) == 6 and all(w.start >= 0 and w.end <= n and w.length == 3000 for w in a)
     assert [w.start for w in a] == sorted(w.start for w in a)
 
@@ -59,9 +60,9 @@ def song(tmp_path_factory):
 
 def test_library_and_cli_engine_classify_the_same_random_windows(song, tiny_bundle):
     classifier = Classifier(tiny_bundle)
-    first = classifier.classify_file(song, "random:5:3")
-    again = classifier.classify_file(song, "random:5:3")
-    other = classifier.classify_file(song, "random:5:4")
+    first = classifier.classify(song, aggregate="random:5:3")
+    again = classifier.classify(song, aggregate="random:5:3")
+    other = classifier.classify(song, aggregate="random:5:4")
     spans = [(w.start, w.end) for w in first.windows]
     assert len(spans) == 5 and spans == [(w.start, w.end) for w in again.windows]
     assert spans != [(w.start, w.end) for w in other.windows]

@@ -37,5 +37,5 @@ def test_ray_pipeline_equals_the_local_run(tiny_bundle, tmp_path):
         ray.shutdown()
 
     assert distributed == local
-    assert "error" in local[1] and all("error" not in r for i, r in enumerate(local) if i != 1)
+    assert local[1]["error"] and all(r["error"] is None for i, r in enumerate(local) if i != 1)
     assert (tmp_path / "ray.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()

@@ -85,11 +85,11 @@ def test_classify_multipart_returns_genre_timeline_and_spectrogram(client, uploa
     )
     assert response.status_code == 200, response.text
     data = response.json()
-    assert data["filename"] == "song.wav"
+    assert data["path"] == "song.wav"
     assert data["genre"] == "classical"
     assert sum(data["probabilities"].values()) == pytest.approx(1.0)
     assert data["confidence"] == max(data["probabilities"].values())
-    assert [(w["start"], w["end"]) for w in data["timeline"]] == [(0, 2), (2, 4), (3, 5)]
+    assert [(w["start"], w["end"]) for w in data["windows"]] == [(0, 2), (2, 4), (3, 5)]
     assert data["duration_s"] == data["analysed_s"] == 5.0 and not data["truncated"]
     assert base64.b64decode(data["spectrogram_png"]).startswith(PNG)
     assert (data["tags"] is not None) == tagging_available()
@@ -314,8 +314,8 @@ def test_random_windows_vote_like_the_library(client, tiny_bundle):
     response = client.post("/v1/classify?aggregate=random:3:7", content=body)
     assert response.status_code == 200, response.text
     data = response.json()
-    assert len(data["timeline"]) == 3
+    assert len(data["windows"]) == 3
     y = synth.song(12.0, style="rock", seed=4)
-    expected = Classifier(tiny_bundle).classify_signal(y, 22050, "random:3:7")
+    expected = Classifier(tiny_bundle).classify(y, 22050, "random:3:7")
     assert data["genre"] == expected.genre
-    assert [w["start"] for w in data["timeline"]] == [w.start for w in expected.windows]
+    assert [w["start"] for w in data["windows"]] == [w.start for w in expected.windows]

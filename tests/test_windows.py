@@ -19,6 +19,7 @@ from genrelab.audio import (
     random_windows,
 )
 from genrelab.errors import AudioError
+from genrelab.pipeline import Windowing
 
 
 def _spans(windows: list[Window]) -> list[tuple[int, int]]:
@@ -56,6 +57,16 @@ def test_fixed_windows_edges() -> None:
 def test_fixed_windows_rejects_non_positive_sizes(length: float, hop: float | None) -> None:
     with pytest.raises(ValueError, match="must be positive"):
         fixed_windows(1000, 100, length, hop)
+
+
+def test_check_length_names_the_audio_and_both_lengths() -> None:
+    n = round(1.2 * 22050)
+
+    Windowing(22050, 3.0, min_s=1.0).check_length(n, "short.wav")
+    with pytest.raises(
+        AudioError, match=r"short\.wav is 1\.2 s long; this model needs at least 3\.0 s"
+    ):
+        Windowing(22050, 3.0, min_s=3.0).check_length(n, "short.wav")
 
 
 def test_window_take_slices_the_time_axis() -> None:

@@ -62,7 +62,7 @@ class Classifier:
                     f"ensemble needs the same genres as {first.model_id} "
                     f"({', '.join(first.card.labels)})"
                 )
-            self.pipelines.append(member.in_order(first.labels))
+            self.pipelines.append(member.restricted(first.labels))
         self.model_id = "+".join(p.model_id for p in self.pipelines)
 
     @property
@@ -88,7 +88,7 @@ class Classifier:
         """This classifier answering over ``labels`` only; shares the loaded models."""
         other = object.__new__(Classifier)
         first = self.pipelines[0].restricted(labels)
-        other.pipelines = [first] + [p.in_order(first.labels) for p in self.pipelines[1:]]
+        other.pipelines = [first] + [p.restricted(first.labels) for p in self.pipelines[1:]]
         other.model_id = self.model_id
         return other
 

@@ -70,7 +70,7 @@ class Pipeline:
         A loaded bundle, a bundle folder, or ``None``/``"default"`` for the embedded model.
     labels : str or sequence of str, optional
         Answer over these of the bundle's labels only (names or a preset such as
-        ``"gtzan"``), probabilities renormalised; a list is kept in its order.
+        ``"gtzan"``), probabilities renormalised, in the model's order.
 
     Examples
     --------
@@ -104,25 +104,16 @@ class Pipeline:
         return self.windowing.sr
 
     def restricted(self, labels: str | Sequence[str] | None) -> Pipeline:
-        """This pipeline answering over ``labels`` only (in the model's order); shares the
-        loaded model."""
+        """This pipeline answering over ``labels`` only; shares the loaded model."""
         other = copy.copy(self)
         other._answer_over(labels)
         return other
 
-    def in_order(self, labels: Sequence[str]) -> Pipeline:
-        """This pipeline answering over exactly ``labels``, in that order (an ensemble's
-        members follow its first member's order)."""
-        other = self.restricted(labels)
-        other._set_columns(list(labels))
-        return other
-
     def _answer_over(self, labels: str | Sequence[str] | None) -> None:
-        self._set_columns(resolve_labels(labels, list(self.card.labels)))
-
-    def _set_columns(self, labels: list[str]) -> None:
-        self.labels = labels
-        self.columns = [list(self.card.labels).index(label) for label in labels]
+        card_labels = list(self.card.labels)
+        # The model's order, as ever; ensemble members are matched by name (Classifier.combine).
+        self.labels = resolve_labels(labels, card_labels)
+        self.columns = [card_labels.index(label) for label in self.labels]
 
     # -- stages (Ray runs them in separate processes) ------------------------------------------
 
