@@ -100,14 +100,45 @@ class Classifier:
         tags: bool | None = None,
         name: str = "",
     ) -> Result:
-        """A file (streamed) or a mono signal at ``sr`` Hz; errors raise.
+        """The genre of a file (streamed in bounded memory) or of a mono signal.
 
-        ``tags``: ``None`` when the model computes them anyway, ``True`` always, ``False``
-        never. ``name``: how messages and the result name the audio (default: the path).
+        Parameters
+        ----------
+        audio : str, Path or numpy.ndarray
+            A path to any common audio format, or a mono float signal.
+        sr : int, optional
+            The signal's sample rate (resampled to the model's); required for an array.
+        aggregate : str
+            ``mean``, ``vote``, ``middle`` or ``random:N[:SEED]``.
+        tags : bool, optional
+            ``None``: musicnn tags when the model computes them anyway; ``True``: always
+            (a separate tagger pass if needed); ``False``: never.
+        name : str
+            How messages and the result name the audio (default: the path).
+
+        Returns
+        -------
+        Result
+            An ensemble soft-votes its members' answers.
+
+        Raises
+        ------
+        GenrelabError
+            Audio that cannot be decoded, is too short or silent; a bad ``aggregate``.
+
+        Examples
+        --------
+        >>> from genrelab import synth
+        >>> model = Classifier(labels="gtzan")
+        >>> result = model.classify(synth.song(40.0, style="rock", seed=3), sr=22050)
+        >>> [(w.start, w.end) for w in result.windows]
+        [(0.0, 30.0), (10.0, 40.0)]
         """
         tagger = self.tagger
         parts = [
-            p.classify(audio, sr, aggregate, tags if i == tagger else False, name)
+            p.classify(
+                audio, sr, aggregate=aggregate, tags=tags if i == tagger else False, name=name
+            )
             for i, p in enumerate(self.pipelines)
         ]
         return self.combine(parts, parts[tagger].tags)

@@ -209,21 +209,19 @@ class Pipeline:
 
     def classify(
         self,
-        audio: str | Path | np.ndarray,
+        track: str | Path | np.ndarray,
         sr: int | None = None,
+        *,
         aggregate: str = "mean",
         tags: bool | None = None,
         name: str = "",
     ) -> Result:
-        """Classify a file or a mono signal at ``sr`` Hz; errors raise.
-
-        ``tags``: ``None`` gives them when the front end computes them anyway, ``True``
-        always (a separate tagger pass if needed), ``False`` never.
-        """
+        """This bundle's answer for a file or a mono signal, as :meth:`Classifier.classify`."""
         from genrelab.pipeline.tags import tags_of
 
-        source = audio if isinstance(audio, str | Path) else self.signal(audio, sr)
-        path = name or (str(audio) if isinstance(audio, str | Path) else None)
+        is_file = isinstance(track, str | Path)
+        source = track if is_file else self.signal(track, sr)
+        path = name or (str(track) if is_file else None)
         keep = tags is not False and self.reads_tags
         heard = self.hear(source, aggregate, name or path or "", keep)
         found = self.tags_from(heard.inputs) if keep else None
