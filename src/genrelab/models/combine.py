@@ -3,16 +3,20 @@
 Soft voting (a weighted mean of probabilities) serves ``soft_vote`` bundles, bundle
 ensembles and several ``--model`` options alike; ``column_stack`` bundles use the product
 of experts. Members may know different labels or order them differently: :func:`align`
-puts each member's columns under the ensemble's classes first.
+puts each member's columns under the ensemble's classes first. Ensembles of registered
+models keep their members in ``member-<i>`` folders (:func:`save_members`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from genrelab.errors import ModelError
+from genrelab.models.base import GenreModel, model_class
 
 #: Probability floor before the logarithm: one member's zero cannot veto a class outright.
 FLOOR = 1e-6
@@ -76,3 +80,19 @@ def align(
     out = np.full((len(proba), len(classes)), fill, dtype=np.float64)
     out[:, [index[str(label)] for label in labels]] = proba
     return out
+
+
+def save_members(models: Sequence[GenreModel], directory: Path) -> None:
+    """Each fitted member in its own ``member-<i>`` folder of an ensemble's model folder."""
+    for i, model in enumerate(models):
+        sub = directory / f"member-{i}"
+        sub.mkdir()
+        model.save(sub)
+
+
+def load_members(members: Sequence[dict[str, Any]], directory: Path) -> list[GenreModel]:
+    """The members :func:`save_members` wrote, described as ``{"model", "params"}``."""
+    return [
+        model_class(m["model"]).load(directory / f"member-{i}", m.get("params", {}))
+        for i, m in enumerate(members)
+    ]

@@ -9,7 +9,7 @@ import numpy as np
 
 from genrelab.errors import ModelError
 from genrelab.models.base import GenreModel, create_model, model_class, register_model
-from genrelab.models.combine import soft_vote
+from genrelab.models.combine import load_members, save_members, soft_vote
 
 
 @register_model("soft_vote")
@@ -46,17 +46,11 @@ class SoftVoteModel(GenreModel):
         return soft_vote([m.predict_proba(X) for m in self.models_], self.weights)
 
     def save(self, directory: Path) -> None:
-        for i, model in enumerate(self.models_):
-            sub = directory / f"member-{i}"
-            sub.mkdir()
-            model.save(sub)
+        save_members(self.models_, directory)
 
     @classmethod
     def load(cls, directory: Path, params: dict[str, Any]) -> SoftVoteModel:
         model = cls(**params)
-        model.models_ = [
-            model_class(m["model"]).load(directory / f"member-{i}", m.get("params", {}))
-            for i, m in enumerate(model.members)
-        ]
+        model.models_ = load_members(model.members, directory)
         model.classes_ = model.models_[0].classes_
         return model

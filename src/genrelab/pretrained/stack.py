@@ -16,7 +16,7 @@ import numpy as np
 
 from genrelab.errors import ModelError
 from genrelab.models.base import GenreModel, create_model, model_class, register_model
-from genrelab.models.combine import FLOOR, product_of_experts
+from genrelab.models.combine import FLOOR, load_members, product_of_experts, save_members
 
 
 @register_model("column_stack")
@@ -90,20 +90,12 @@ class ColumnStackModel(GenreModel):
         return product_of_experts(self.member_probas(X), weights)
 
     def save(self, directory: Path) -> None:
-        for i, model in enumerate(self.models_):
-            sub = directory / f"member-{i}"
-            sub.mkdir()
-            model.save(sub)
+        save_members(self.models_, directory)
 
     @classmethod
     def load(cls, directory: Path, params: dict[str, Any]) -> ColumnStackModel:
         model = cls(**params)
-        return model.set_members(
-            [
-                model_class(m["model"]).load(directory / f"member-{i}", m.get("params", {}))
-                for i, m in enumerate(model.members)
-            ]
-        )
+        return model.set_members(load_members(model.members, directory))
 
 
 @register_model("tag_prior")
