@@ -30,6 +30,7 @@ register_lazy("image_vit", "genrelab.neural.vision:ImageViTModel")
 # Pretrained backbones: the column stack needs only NumPy; the Hugging Face models torch.
 register_lazy("column_stack", "genrelab.pretrained.stack:ColumnStackModel")
 register_lazy("tag_prior", "genrelab.pretrained.stack:TagPriorModel")
+register_lazy("exemplar_gate", "genrelab.pretrained.exemplars:ExemplarGateModel")
 register_lazy("hf", "genrelab.pretrained.hf:HFAudioModel")
 register_lazy("ast_dora", "genrelab.pretrained.hf:ASTDoRAModel")
 
