@@ -101,6 +101,9 @@ def test_nothing_classified_exits_1(tmp_path, tiny_bundle, capsys):
     assert code == 1
     assert json.loads(out)[0]["error"]
     assert "a.wav" in err
+    code, out, err = run(["classify", tmp_path / "a.wav", "-m", tiny_bundle], capsys)
+    assert code == 1 and out == ""  # the one error line, no empty table
+    assert err.count("\n") == 1 and "a.wav" in err
 
 
 @pytest.mark.parametrize(

@@ -306,7 +306,7 @@ def _report(
             highlight=False,
             soft_wrap=True,
         )
-    else:
+    elif not all(map(failed, results)):  # nothing classified: the error lines say it all
         _print_table(results, top)
     if summary is not None:
         title = f"album: {summary.tracks} tracks" + (
