@@ -1,7 +1,8 @@
 """Whether a track holds any sound at all: a silent file must not come back as "classical 0.91".
 
 Models are trained on music; on digital silence or a faint noise floor they still output a
-confident genre. The classification loops feed every window to a :class:`LevelMeter` and ask
+confident genre. The one window loop (:class:`genrelab.pipeline.Windowing`) feeds every window
+heard to a :class:`LevelMeter` and asks
 it before answering: a track whose overall RMS level stays below :data:`SILENCE_DBFS` is
 refused with "no music detected".
 """
@@ -50,10 +51,3 @@ class LevelMeter:
                 f"{path or 'audio'}: no music detected ({shown}, below "
                 f"{self.threshold_dbfs:.0f} dBFS)"
             )
-
-
-def refuse_silence(samples: np.ndarray, path: str) -> None:
-    """:meth:`LevelMeter.check` of one signal that is already whole in memory."""
-    meter = LevelMeter()
-    meter.add(samples)
-    meter.check(path)
