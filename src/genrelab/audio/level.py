@@ -2,9 +2,8 @@
 
 Models are trained on music; on digital silence or a faint noise floor they still output a
 confident genre. The one window loop (:class:`genrelab.pipeline.Windowing`) feeds every window
-heard to a :class:`LevelMeter` and asks
-it before answering: a track whose overall RMS level stays below :data:`SILENCE_DBFS` is
-refused with "no music detected".
+heard to a :class:`LevelMeter` and asks it before answering: a track whose overall RMS level
+stays below :data:`SILENCE_DBFS` is refused with "no music detected".
 """
 
 from __future__ import annotations
