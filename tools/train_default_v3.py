@@ -230,6 +230,98 @@ def scores(truth: np.ndarray, pred: np.ndarray, mask: np.ndarray) -> dict[str, A
         return classification_metrics(truth[mask], pred[mask], labels)
 
 
+SOURCES = {
+    "gtzan-dev": "30 real GTZAN clips, ids 00000-00002 of each genre (30 s)",
+    "gtzan-excerpts": "407 real GTZAN excerpts, ids 00010-00050 (2-3 s, tiled to 3.2 s)",
+    "emotify-dev": "180 labelled Magnatune clips of the Emotify collection, 66 artists "
+    "(classical, rock, electronic; genre from each file's ID3 tag)",
+}
+
+
+def temperature(
+    P: np.ndarray, y: np.ndarray, source: np.ndarray, classes: list[str]
+) -> tuple[float, dict[str, Any]]:
+    """One scale of all expert weights, fitted on the CV probabilities with each source
+    counting equally, so that a confidence means about the same on GTZAN and elsewhere; and
+    each source's calibration before and after (it changes no answer, only confidences)."""
+    sources = sorted(set(source))
+
+    def source_loss(s: float) -> float:
+        Q = sharpen(P, s)
+        return float(
+            np.mean(
+                [calibration(Q[source == x], y[source == x], classes)["log_loss"] for x in sources]
+            )
+        )
+
+    sharpness = min(SHARPNESS, key=source_loss)
+    calibrated = {
+        x: {
+            "before": calibration(P[source == x], y[source == x], classes),
+            "after": calibration(sharpen(P, sharpness)[source == x], y[source == x], classes),
+        }
+        for x in sources
+    }
+    for x, c in calibrated.items():
+        print(
+            f"   {x}: ECE {c['before']['ece']:.3f} -> {c['after']['ece']:.3f} (scale {sharpness})"
+        )
+    return sharpness, calibrated
+
+
+def calibration_entry(sharpness: float, calibrated: dict[str, Any]) -> dict[str, Any]:
+    """The card's validation entry for :func:`temperature`."""
+    return {
+        "protocol": "calibration: every expert weight scaled by one factor (a temperature) "
+        "chosen from a grid to minimise the CV log loss averaged over the three sources; "
+        "expected calibration error (10 bins, top class) and log loss on the same CV "
+        "probabilities before and after",
+        "selected": {"weight_scale": sharpness},
+        "by_source": calibrated,
+    }
+
+
+def class_counts(items: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    counts: dict[str, dict[str, int]] = {}
+    for c in items:
+        counts.setdefault(c["source"], {}).setdefault(c["label"], 0)
+        counts[c["source"]][c["label"]] += 1
+    return counts
+
+
+def save_default(
+    out: Path,
+    model: Any,
+    items: list[dict[str, Any]],
+    *,
+    rows: str,
+    dev_weight: float,
+    validation: list[dict[str, Any]],
+    description: str,
+) -> None:
+    """Write the default bundle with a card that says what it was trained on and how."""
+    card = ModelCard(
+        model="column_stack",
+        params=model.get_params(),
+        labels=[str(c) for c in model.classes_],
+        sample_rate=16000,
+        frontend={"kind": "musicnn", **FRONTEND},
+        windowing=WINDOWING,
+        training={
+            "sources": SOURCES,
+            "class_counts": class_counts(items),
+            "rows": rows,
+            "sample_weights": {"gtzan-dev": dev_weight, "other": 1.0},
+            "fitted_ids": sorted({file_id(c["path"]) for c in items}),
+        },
+        validation=validation,
+        description=description,
+    )
+    if out.exists():
+        shutil.rmtree(out)
+    Bundle(card, model).save(out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", type=Path, help="../shared/data")
@@ -285,31 +377,7 @@ def main() -> None:
         )
     print(f"   selected prior weight {best}")
 
-    # Temperature: one scale of all weights, fitted on the CV probabilities with each source
-    # counting equally, so that a confidence means about the same on GTZAN and elsewhere.
-    P = probas[best]
-    sources = sorted(set(source))
-
-    def source_loss(s: float) -> float:
-        Q = sharpen(P, s)
-        return float(
-            np.mean(
-                [calibration(Q[source == x], y[source == x], classes)["log_loss"] for x in sources]
-            )
-        )
-
-    sharpness = min(SHARPNESS, key=source_loss)
-    calibrated = {
-        x: {
-            "before": calibration(P[source == x], y[source == x], classes),
-            "after": calibration(sharpen(P, sharpness)[source == x], y[source == x], classes),
-        }
-        for x in sources
-    }
-    for x, c in calibrated.items():
-        print(
-            f"   {x}: ECE {c['before']['ece']:.3f} -> {c['after']['ece']:.3f} (scale {sharpness})"
-        )
+    sharpness, calibrated = temperature(probas[best], y, source, classes)
 
     print("3. final model on everything")
     model = stack(fit_heads(X, y, weight), best, sharpness)
@@ -327,41 +395,17 @@ def main() -> None:
             "grid": {str(w): {k: v["accuracy"] for k, v in grid[w].items()} for w in grid},
             "selected": {"prior_weight": best},
         },
-        {
-            "protocol": "calibration: every expert weight scaled by one factor (a temperature) "
-            "chosen from a grid to minimise the CV log loss averaged over the three sources; "
-            "expected calibration error (10 bins, top class) and log loss on the same CV "
-            "probabilities before and after",
-            "selected": {"weight_scale": sharpness},
-            "by_source": calibrated,
-        },
+        calibration_entry(sharpness, calibrated),
     ] + [
         {"protocol": protocol, "part": part, "metrics": metrics}
         for part, metrics in grid[best].items()
     ]
-    counts: dict[str, dict[str, int]] = {}
-    for c in items:
-        counts.setdefault(c["source"], {}).setdefault(c["label"], 0)
-        counts[c["source"]][c["label"]] += 1
-    card = ModelCard(
-        model="column_stack",
-        params=model.get_params(),
-        labels=[str(c) for c in model.classes_],
-        sample_rate=16000,
-        frontend={"kind": "musicnn", **FRONTEND},
-        windowing=WINDOWING,
-        training={
-            "sources": {
-                "gtzan-dev": "30 real GTZAN clips, ids 00000-00002 of each genre (30 s)",
-                "gtzan-excerpts": "407 real GTZAN excerpts, ids 00010-00050 (2-3 s, tiled to 3.2 s)",
-                "emotify-dev": "180 labelled Magnatune clips of the Emotify collection, 66 artists "
-                "(classical, rock, electronic; genre from each file's ID3 tag)",
-            },
-            "class_counts": counts,
-            "rows": "one per clip: the mean over all its 3 s patches (as one 30 s window)",
-            "sample_weights": {"gtzan-dev": DEV_WEIGHT, "other": 1.0},
-            "fitted_ids": sorted({file_id(c["path"]) for c in items}),
-        },
+    save_default(
+        args.out,
+        model,
+        items,
+        rows="one per clip: the mean over all its 3 s patches (as one 30 s window)",
+        dev_weight=DEV_WEIGHT,
         validation=validation,
         description=(
             "11 genres (the 10 GTZAN genres + electronic): product of experts of five logistic "
@@ -371,9 +415,6 @@ def main() -> None:
             "of 16 patches per track). Runs on onnxruntime, without torch."
         ),
     )
-    if args.out.exists():
-        shutil.rmtree(args.out)
-    Bundle(card, model).save(args.out)
     print(json.dumps({k: v["accuracy"] for k, v in grid[best].items()}, indent=2))
     print(f"wrote {args.out}")
 

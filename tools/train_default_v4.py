@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import tempfile
 import time
@@ -49,21 +48,18 @@ from train_default_v3 import (
     FOLDS,
     FRONTEND,
     HEADS,
-    SHARPNESS,
-    WINDOWING,
-    calibration,
+    calibration_entry,
     clips,
     columns,
     prior_params,
+    save_default,
     scores,
-    sharpen,
+    temperature,
 )
 
 from genrelab.audio import load
-from genrelab.data.fitted import file_id
 from genrelab.labels import GTZAN
 from genrelab.models import create_model, default_bundle_path
-from genrelab.models.bundle import Bundle, ModelCard
 from genrelab.pretrained.embeddings import MusicnnEmbedder, logit
 from genrelab.pretrained.musicnn_onnx import MusicnnTagger, patches
 
@@ -227,30 +223,7 @@ def main() -> None:
     for part, value in reached.items():
         print(f"   {part}: {value:.3f} (floor {FLOORS[part]})")
 
-    # Temperature, as in v3: one scale of all weights, fitted on the CV probabilities with
-    # each source counting equally (it cannot change any answer, only the confidences).
-    sources = sorted(set(source))
-
-    def source_loss(s: float) -> float:
-        Q = sharpen(P, s)
-        return float(
-            np.mean(
-                [calibration(Q[source == x], y[source == x], classes)["log_loss"] for x in sources]
-            )
-        )
-
-    sharpness = min(SHARPNESS, key=source_loss)
-    calibrated = {
-        x: {
-            "before": calibration(P[source == x], y[source == x], classes),
-            "after": calibration(sharpen(P, sharpness)[source == x], y[source == x], classes),
-        }
-        for x in sources
-    }
-    for x, c in calibrated.items():
-        print(
-            f"   {x}: ECE {c['before']['ece']:.3f} -> {c['after']['ece']:.3f} (scale {sharpness})"
-        )
+    sharpness, calibrated = temperature(P, y, source, classes)
 
     print("3. final model on everything")
     everything = np.ones(len(items), dtype=bool)
@@ -282,40 +255,18 @@ def main() -> None:
                 "C": C,
             },
         },
-        {
-            "protocol": "calibration: every expert weight scaled by one factor (a temperature) "
-            "chosen from a grid to minimise the CV log loss averaged over the three sources; "
-            "expected calibration error (10 bins, top class) and log loss on the same CV "
-            "probabilities before and after",
-            "selected": {"weight_scale": sharpness},
-            "by_source": calibrated,
-        },
+        calibration_entry(sharpness, calibrated),
     ] + [{"protocol": protocol, "part": part, "metrics": m} for part, m in metrics.items()]
-    counts: dict[str, dict[str, int]] = {}
-    for c in items:
-        counts.setdefault(c["source"], {}).setdefault(c["label"], 0)
-        counts[c["source"]][c["label"]] += 1
-    card = ModelCard(
-        model="column_stack",
-        params=model.get_params(),
-        labels=[str(c) for c in model.classes_],
-        sample_rate=16000,
-        frontend={"kind": "musicnn", **FRONTEND},
-        windowing=WINDOWING,
-        training={
-            "sources": {
-                "gtzan-dev": "30 real GTZAN clips, ids 00000-00002 of each genre (30 s)",
-                "gtzan-excerpts": "407 real GTZAN excerpts, ids 00010-00050 (2-3 s, tiled to 3.2 s)",
-                "emotify-dev": "180 labelled Magnatune clips of the Emotify collection, 66 artists "
-                "(classical, rock, electronic; genre from each file's ID3 tag)",
-            },
-            "class_counts": counts,
-            "rows": "heads: one row per 3 s patch for gtzan-dev and emotify-dev (a clip's weight "
+    save_default(
+        args.out,
+        model,
+        items,
+        rows=(
+            "heads: one row per 3 s patch for gtzan-dev and emotify-dev (a clip's weight "
             "shared by its patches), one per excerpt; gate: gtzan-dev patches as exemplars, "
-            "emotify-dev patches as background",
-            "sample_weights": {"gtzan-dev": DEV_WEIGHT, "other": 1.0},
-            "fitted_ids": sorted({file_id(c["path"]) for c in items}),
-        },
+            "emotify-dev patches as background"
+        ),
+        dev_weight=DEV_WEIGHT,
         validation=validation,
         description=(
             "11 genres (the 10 GTZAN genres + electronic): product of experts of five logistic "
@@ -326,9 +277,6 @@ def main() -> None:
             "track). Runs on onnxruntime, without torch."
         ),
     )
-    if args.out.exists():
-        shutil.rmtree(args.out)
-    Bundle(card, model).save(args.out)
     print(json.dumps({k: v["accuracy"] for k, v in metrics.items()}, indent=2))
     print(f"wrote {args.out}")
 
