@@ -97,6 +97,24 @@ def test_soft_ensemble_answers_as_its_members_do(
     assert len(result.windows) == 2
 
 
+def test_an_ensemble_hears_more_windows_than_one_batch_alike_everywhere(
+    members: dict[str, Path], tmp_path: Path
+) -> None:
+    from genrelab import synth
+    from genrelab.pipeline import BATCH_WINDOWS, Heard, Pipeline
+
+    saved = build_ensemble([members["spectral"], members["envelope"]]).save(tmp_path / "ens")
+    pipe = Pipeline(saved)
+    y = synth.song(2.0 * (BATCH_WINDOWS + 3), style="rock", seed=4)
+    streamed = pipe.hear(y)  # one batch at a time, as files stream
+    windows = [samples for _, samples in pipe.windowing.windows(y)]
+    inputs = pipe.features(windows, len(windows))  # all at once, as the Ray stages run
+    assert len(streamed.spans) == len(inputs) == BATCH_WINDOWS + 3
+    np.testing.assert_array_equal(pipe.predict(inputs), streamed.proba)
+    whole = pipe.answer(None, Heard(streamed.spans, pipe.predict(inputs)))
+    assert whole.probabilities == pipe.classify(y, 22050).probabilities
+
+
 def test_learnt_weights_favour_the_member_that_knows(
     members: dict[str, Path], synth_dataset: Path
 ) -> None:

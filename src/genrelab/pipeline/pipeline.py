@@ -253,5 +253,9 @@ def answer(
     )
 
 
-def _stack(rows: list[np.ndarray]) -> np.ndarray:
-    return rows[0] if len(rows) == 1 else np.concatenate(rows)
+def _stack(rows: list[Any]) -> Any:
+    """Batches of front-end rows joined: arrays, or a front end's own batch type that adds
+    (a bundle ensemble's ``RawWindows``)."""
+    if len(rows) == 1:
+        return rows[0]
+    return np.concatenate(rows) if isinstance(rows[0], np.ndarray) else sum(rows[1:], rows[0])
