@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from genrelab.atomic import commit, fsync_dir, temp_beside
+from genrelab.atomic import commit, temp_beside
 from genrelab.errors import GenrelabError
 from genrelab.pipeline.result import failed
 
@@ -310,8 +310,7 @@ def _copy_back(tmp: Path, path: Path) -> Path:
     """
     marked = tmp.with_name(tmp.name[: -len(tmp.suffix) or None] + _COPYBACK + tmp.suffix)
     with open(path, "r+b") as dst:
-        os.replace(tmp, marked)
-        fsync_dir(path.parent)
+        commit(tmp, marked)  # the verified copy is durable before the original is touched
         _overwrite(dst, marked)
     return marked
 
