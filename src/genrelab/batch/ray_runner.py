@@ -102,15 +102,10 @@ class ModelStage(_Stage):
     """Model stage (actor): window probabilities in the engine's label order, and the tags."""
 
     def run(self, row: Row, pipeline) -> Row:
-        from genrelab.pipeline.tags import tags_of
-
         proba = pipeline.predict(row["inputs"])
         tags = None
-        spec, classifier = self.engine.spec, self.engine.classifier
-        if spec.tags is not False and row["member"] == classifier.tagger:
-            tags = pipeline.tags_from(row["inputs"])
-            if tags is None and spec.tags:
-                tags = tags_of(row["path"], None)
+        if row["member"] == self.engine.classifier.tagger:  # the others' are not used
+            tags = pipeline.tags_for(row["path"], row["inputs"], self.engine.spec.tags)
         rest = {k: v for k, v in row.items() if k != "inputs"}
         return {**rest, "proba": proba, "tags": "" if tags is None else json.dumps(tags)}
 

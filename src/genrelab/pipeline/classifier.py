@@ -8,6 +8,7 @@ their classes differently. The batch engine, worker processes and Ray build this
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -86,10 +87,9 @@ class Classifier:
 
     def restricted(self, labels: str | Sequence[str] | None) -> Classifier:
         """This classifier answering over ``labels`` only; shares the loaded models."""
-        other = object.__new__(Classifier)
+        other = copy.copy(self)
         first = self.pipelines[0].restricted(labels)
         other.pipelines = [first] + [p.restricted(first.labels) for p in self.pipelines[1:]]
-        other.model_id = self.model_id
         return other
 
     def classify(

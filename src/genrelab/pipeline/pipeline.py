@@ -205,7 +205,28 @@ class Pipeline:
         tags: list[tuple[str, float]] | None = None,
     ) -> Result:
         """Aggregate window probabilities into the track's :class:`Result`."""
-        return answer(self.labels, self.model_id, path, heard, aggregate, tags)
+        best, confidence, mean = aggregate_windows(heard.proba, aggregate)
+        return Result(
+            path=path,
+            model=self.model_id,
+            labels=list(self.labels),
+            aggregate=aggregate,
+            genre=self.labels[best],
+            confidence=confidence,
+            probabilities=named_probabilities(self.labels, mean),
+            windows=timeline(self.labels, heard.spans, heard.proba),
+            tags=tags,
+        )
+
+    def tags_for(
+        self, source: Source, inputs: np.ndarray | None, tags: bool | None
+    ) -> list[tuple[str, float]] | None:
+        """A track's tags under ``tags`` (see :meth:`Classifier.classify`): read from the front
+        end's rows when it computes them, else, only when asked, from a separate tagger pass."""
+        from genrelab.pipeline.tags import tags_of
+
+        found = None if tags is False else self.tags_from(inputs)
+        return tags_of(source, self.sr) if found is None and tags else found
 
     def classify(
         self,
@@ -217,40 +238,11 @@ class Pipeline:
         name: str = "",
     ) -> Result:
         """This bundle's answer for a file or a mono signal, as :meth:`Classifier.classify`."""
-        from genrelab.pipeline.tags import tags_of
-
         is_file = isinstance(track, str | Path)
         source = track if is_file else self.signal(track, sr)
         path = name or (str(track) if is_file else None)
-        keep = tags is not False and self.reads_tags
-        heard = self.hear(source, aggregate, name or path or "", keep)
-        found = self.tags_from(heard.inputs) if keep else None
-        if found is None and tags:
-            found = tags_of(source, self.sr)
-        return self.answer(path, heard, aggregate, found)
-
-
-def answer(
-    labels: list[str],
-    model: str,
-    path: str | None,
-    heard: Heard,
-    aggregate: str = "mean",
-    tags: list[tuple[str, float]] | None = None,
-) -> Result:
-    """Window probabilities over ``labels`` turned into a track's :class:`Result`."""
-    best, confidence, mean = aggregate_windows(heard.proba, aggregate)
-    return Result(
-        path=path,
-        model=model,
-        labels=list(labels),
-        aggregate=aggregate,
-        genre=labels[best],
-        confidence=confidence,
-        probabilities=named_probabilities(labels, mean),
-        windows=timeline(labels, heard.spans, heard.proba),
-        tags=tags,
-    )
+        heard = self.hear(source, aggregate, path or "", tags is not False and self.reads_tags)
+        return self.answer(path, heard, aggregate, self.tags_for(source, heard.inputs, tags))
 
 
 def _stack(rows: list[Any]) -> Any:
