@@ -137,9 +137,9 @@ class Windowing:
             name = name or str(source)
             how = parse_aggregate(aggregate)
             if how.method == "middle":
-                window, samples = read_middle(source, self.sr, self.window_s)
-                self.check_length(samples.size, name)
-                cut: Iterator[tuple[Window, np.ndarray]] = iter([(window, samples)])
+                cut: Iterator[tuple[Window, np.ndarray]] = iter(
+                    [read_middle(source, self.sr, self.window_s)]
+                )
             elif how.whole_file:  # random:N: placed by the whole length
                 y, _ = load(source, sr=self.sr)
                 cut = self._cut(y, aggregate, name)
