@@ -16,6 +16,7 @@ from typing import Any
 
 from genrelab.atomic import atomic_path, write_text
 from genrelab.errors import GenrelabError
+from genrelab.pipeline.result import failed
 
 FORMATS = (".csv", ".jsonl", ".parquet")
 
@@ -50,17 +51,17 @@ def columns(labels: Sequence[str]) -> list[str]:
 
 def flat_row(result: dict[str, Any], labels: Sequence[str]) -> dict[str, Any]:
     """One table row: probabilities and logits one column per class; failures fill ``error``."""
-    failed = bool(result.get("error"))
+    bad = failed(result)
     nan = math.nan
     row: dict[str, Any] = {
         "path": result["path"],
-        "genre": "" if failed else result["genre"],
-        "confidence": nan if failed else result["confidence"],
+        "genre": "" if bad else result["genre"],
+        "confidence": nan if bad else result["confidence"],
     }
     for label in labels:
-        row[f"prob_{label}"] = nan if failed else result["probabilities"][label]
+        row[f"prob_{label}"] = nan if bad else result["probabilities"][label]
     for label in labels:
-        row[f"logit_{label}"] = nan if failed else result["logits"][label]
+        row[f"logit_{label}"] = nan if bad else result["logits"][label]
     row["error"] = result.get("error") or ""
     return row
 
